@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.37;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {IDatanetRegistry} from "../../interfaces/IDatanetRegistry.sol";
+import {Governed} from "./Governed.sol";
+
+/// @title Datanets and their contributions (see IDatanetRegistry).
+contract DatanetRegistry is IDatanetRegistry, Governed, ReentrancyGuard {
+    using SafeERC20 for IERC20;
+
+    address public immutable token;
+    address public immutable treasury;
+
+    uint256 public datanetCount;
+    uint256 public contributionCount;
+
+    mapping(uint256 => Datanet) private _datanets;
+    mapping(uint256 => Contribution) private _contributions;
+    mapping(uint256 => mapping(address => bool)) private _curators;
+    mapping(uint256 => mapping(bytes32 => bool)) private _contentSeen;
+
+    constructor(address token_, address governance_, address treasury_) Governed(governance_) {
+        if (token_ == address(0) || treasury_ == address(0)) revert ZeroAddress();
+        token = token_;
+        treasury = treasury_;
+    }
+
+    function createDatanet(string calldata metadataURI, uint32 minAccepted) external returns (uint256 datanetId) {
+        datanetId = ++datanetCount;
+        Datanet storage d = _datanets[datanetId];
+        d.owner = msg.sender;
+        d.minAccepted = minAccepted;
+        d.metadataURI = metadataURI;
+        emit DatanetCreated(datanetId, msg.sender, minAccepted, metadataURI);
+    }
+
+    function setCurator(uint256 datanetId, address curator, bool enabled) external onlyGovernance {
+        _requireDatanet(datanetId);
+        if (curator == address(0)) revert ZeroAddress();
+        _curators[datanetId][curator] = enabled;
+        emit CuratorSet(datanetId, curator, enabled);
+    }
+
+    function addContribution(uint256 datanetId, bytes32 contentHash, uint64 tokens, string calldata uri, uint256 stake)
+        external
+        nonReentrant
+        returns (uint256 contributionId)
+    {
+        _requireDatanet(datanetId);
+        if (contentHash == bytes32(0) || tokens == 0) revert EmptyContribution();
+        if (_contentSeen[datanetId][contentHash]) revert DuplicateContent(datanetId, contentHash);
+        _contentSeen[datanetId][contentHash] = true;
+
+        contributionId = ++contributionCount;
+        Contribution storage c = _contributions[contributionId];
+        c.datanetId = datanetId;
+        c.contributor = msg.sender;
+        c.status = ContributionStatus.Pending;
+        c.tokens = tokens;
+        c.stake = stake;
+        c.contentHash = contentHash;
+        c.uri = uri;
+        emit ContributionAdded(contributionId, datanetId, msg.sender, contentHash, tokens, stake, uri);
+
+        if (stake > 0) IERC20(token).safeTransferFrom(msg.sender, address(this), stake);
+    }
+
+    function acceptContribution(uint256 contributionId) external nonReentrant {
+        Contribution storage c = _pendingForCurator(contributionId);
+        uint256 datanetId = c.datanetId;
+        uint256 stake = c.stake;
+        c.status = ContributionStatus.Accepted;
+        c.stake = 0;
+        _datanets[datanetId].acceptedCount += 1;
+        emit ContributionAccepted(contributionId, datanetId, msg.sender);
+
+        if (stake > 0) IERC20(token).safeTransfer(c.contributor, stake);
+    }
+
+    function rejectContribution(uint256 contributionId, bool slash) external nonReentrant {
+        Contribution storage c = _pendingForCurator(contributionId);
+        uint256 stake = c.stake;
+        c.status = ContributionStatus.Rejected;
+        c.stake = 0;
+        // The content may be submitted again (e.g. with a better licence) after a rejection.
+        _contentSeen[c.datanetId][c.contentHash] = false;
+        emit ContributionRejected(contributionId, c.datanetId, msg.sender, slash ? stake : 0);
+
+        if (stake > 0) IERC20(token).safeTransfer(slash ? treasury : c.contributor, stake);
+    }
+
+    function getDatanet(uint256 datanetId) external view returns (Datanet memory) {
+        _requireDatanet(datanetId);
+        return _datanets[datanetId];
+    }
+
+    function getContribution(uint256 contributionId) external view returns (Contribution memory) {
+        _requireContribution(contributionId);
+        return _contributions[contributionId];
+    }
+
+    function contributionOwner(uint256 contributionId)
+        external
+        view
+        returns (uint256 datanetId, address contributor, ContributionStatus status)
+    {
+        Contribution storage c = _contributions[contributionId];
+        return (c.datanetId, c.contributor, c.status);
+    }
+
+    function datanetOwner(uint256 datanetId) external view returns (address) {
+        _requireDatanet(datanetId);
+        return _datanets[datanetId].owner;
+    }
+
+    function isCurator(uint256 datanetId, address account) public view returns (bool) {
+        return _datanets[datanetId].owner == account || _curators[datanetId][account];
+    }
+
+    function meetsRequirements(uint256 datanetId) external view returns (bool) {
+        _requireDatanet(datanetId);
+        Datanet storage d = _datanets[datanetId];
+        return d.acceptedCount >= d.minAccepted;
+    }
+
+    function _pendingForCurator(uint256 contributionId) private view returns (Contribution storage c) {
+        _requireContribution(contributionId);
+        c = _contributions[contributionId];
+        if (!isCurator(c.datanetId, msg.sender)) revert NotCurator(c.datanetId, msg.sender);
+        if (c.status != ContributionStatus.Pending) revert NotPending(contributionId, c.status);
+    }
+
+    function _requireDatanet(uint256 datanetId) private view {
+        if (datanetId == 0 || datanetId > datanetCount) revert UnknownDatanet(datanetId);
+    }
+
+    function _requireContribution(uint256 contributionId) private view {
+        if (contributionId == 0 || contributionId > contributionCount) revert UnknownContribution(contributionId);
+    }
+}

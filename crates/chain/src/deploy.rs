@@ -1,0 +1,202 @@
+//! Deploys and wires the whole suite, and reads/writes the deployment manifest.
+//!
+//! Order: token (whole supply to `distribution`), datanet registry, model registry, operator
+//! registry, settlement. Every governed contract gets the same `governance` address; the
+//! treasury receives the protocol share, slashed stakes and rounding dust.
+
+use std::path::Path;
+
+use alloy::{
+    network::{Ethereum, TransactionBuilder},
+    primitives::{Address, Bytes, U256},
+    providers::Provider,
+    rpc::types::TransactionRequest,
+    sol_types::SolConstructor,
+};
+use openledger_primitives::{
+    bindings::{
+        DatanetRegistry, ModelRegistry, OpenToken, OperatorRegistry, Settlement, artifacts,
+    },
+    deployment::{AbiHashes, Contracts, Deployment},
+    split::SplitPolicy,
+};
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use crate::{Error, Result};
+
+/// One OPEN in wei.
+pub const OPEN: u128 = 1_000_000_000_000_000_000;
+
+/// Parameters of a deployment. Addresses left `None` default to the deployer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DeployConfig {
+    /// The admin role of every governed contract (a timelock or multisig in production).
+    pub governance: Option<Address>,
+    /// Receives the protocol share, slashed stakes and rounding dust.
+    pub treasury: Option<Address>,
+    /// Receives the whole OPEN supply at deployment.
+    pub distribution: Option<Address>,
+    /// Total OPEN supply in wei (default 1,000,000,000 OPEN).
+    pub supply: U256,
+    /// Minimum operator stake in wei (default 1,000 OPEN).
+    pub min_stake: U256,
+    /// Operator unstake cooldown in seconds (default 7 days).
+    pub unstake_cooldown: u64,
+    /// User withdrawal delay in seconds (default 1 day).
+    pub withdrawal_delay: u64,
+    /// Initial fee split.
+    pub split: SplitPolicy,
+}
+
+impl Default for DeployConfig {
+    fn default() -> Self {
+        Self {
+            governance: None,
+            treasury: None,
+            distribution: None,
+            supply: U256::from(1_000_000_000u128 * OPEN),
+            min_stake: U256::from(1_000 * OPEN),
+            unstake_cooldown: 7 * 24 * 3600,
+            withdrawal_delay: 24 * 3600,
+            split: SplitPolicy::default(),
+        }
+    }
+}
+
+/// Deploys the suite from `deployer` (an account the provider can sign for) and returns its
+/// manifest.
+pub async fn deploy_suite<P: Provider<Ethereum>>(
+    provider: &P,
+    deployer: Address,
+    config: &DeployConfig,
+) -> Result<Deployment> {
+    config.split.validate().map_err(|e| Error::Config(e.to_string()))?;
+    let chain_id = provider.get_chain_id().await.map_err(|source| Error::Rpc { call: "eth_chainId", source })?;
+    let governance = config.governance.unwrap_or(deployer);
+    let treasury = config.treasury.unwrap_or(deployer);
+    let distribution = config.distribution.unwrap_or(deployer);
+
+    let (token, deploy_block) = deploy(
+        provider,
+        deployer,
+        "OpenToken",
+        &OpenToken::BYTECODE,
+        OpenToken::constructorCall { distribution, supply: config.supply }.abi_encode(),
+    )
+    .await?;
+    let (datanets, _) = deploy(
+        provider,
+        deployer,
+        "DatanetRegistry",
+        &DatanetRegistry::BYTECODE,
+        DatanetRegistry::constructorCall { token_: token, governance_: governance, treasury_: treasury }.abi_encode(),
+    )
+    .await?;
+    let (models, _) = deploy(
+        provider,
+        deployer,
+        "ModelRegistry",
+        &ModelRegistry::BYTECODE,
+        ModelRegistry::constructorCall { datanets_: datanets }.abi_encode(),
+    )
+    .await?;
+    let (operators, _) = deploy(
+        provider,
+        deployer,
+        "OperatorRegistry",
+        &OperatorRegistry::BYTECODE,
+        OperatorRegistry::constructorCall {
+            token_: token,
+            governance_: governance,
+            treasury_: treasury,
+            minStake_: config.min_stake,
+            unstakeCooldown_: config.unstake_cooldown,
+        }
+        .abi_encode(),
+    )
+    .await?;
+    let (settlement, _) = deploy(
+        provider,
+        deployer,
+        "Settlement",
+        &Settlement::BYTECODE,
+        Settlement::constructorCall {
+            token_: token,
+            governance_: governance,
+            treasury_: treasury,
+            datanets_: datanets,
+            models_: models,
+            operators_: operators,
+            policy: config.split.into(),
+            withdrawalDelay_: config.withdrawal_delay,
+        }
+        .abi_encode(),
+    )
+    .await?;
+
+    Ok(Deployment {
+        chain_id,
+        deploy_block,
+        deployer,
+        governance,
+        treasury,
+        contracts: Contracts { token, datanets, models, operators, settlement },
+        abi_hashes: AbiHashes {
+            token: artifacts::abi_hash(artifacts::OPEN_TOKEN),
+            datanets: artifacts::abi_hash(artifacts::DATANET_REGISTRY),
+            models: artifacts::abi_hash(artifacts::MODEL_REGISTRY),
+            operators: artifacts::abi_hash(artifacts::OPERATOR_REGISTRY),
+            settlement: artifacts::abi_hash(artifacts::SETTLEMENT),
+        },
+    })
+}
+
+/// Sends one contract creation and waits for it; returns the address and block.
+async fn deploy<P: Provider<Ethereum>>(
+    provider: &P,
+    from: Address,
+    name: &'static str,
+    bytecode: &Bytes,
+    constructor_args: Vec<u8>,
+) -> Result<(Address, u64)> {
+    let mut code = bytecode.to_vec();
+    code.extend_from_slice(&constructor_args);
+    let tx = TransactionRequest::default().with_from(from).with_deploy_code(code);
+    let receipt = provider
+        .send_transaction(tx)
+        .await
+        .map_err(|source| Error::Rpc { call: "eth_sendTransaction", source })?
+        .get_receipt()
+        .await
+        .map_err(|source| Error::Pending { what: name, source })?;
+    if !receipt.status() {
+        return Err(Error::Reverted { what: name, tx: receipt.transaction_hash });
+    }
+    let address = receipt.contract_address.ok_or(Error::Reverted { what: name, tx: receipt.transaction_hash })?;
+    let block = receipt.block_number.unwrap_or_default();
+    info!(target: "chain::deploy", contract = name, %address, block, gas = receipt.gas_used, "deployed");
+    Ok((address, block))
+}
+
+/// Writes the manifest as pretty JSON (creating parent folders).
+pub fn write_manifest(path: &Path, deployment: &Deployment) -> Result<()> {
+    let io = |source: Box<dyn std::error::Error + Send + Sync>| Error::Manifest { path: path.to_owned(), source };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| io(e.into()))?;
+    }
+    let json = serde_json::to_string_pretty(deployment).map_err(|e| io(e.into()))?;
+    std::fs::write(path, json + "\n").map_err(|e| io(e.into()))
+}
+
+/// Reads a manifest and checks its ABI hashes match the bindings this binary was built with.
+pub fn read_manifest(path: &Path) -> Result<Deployment> {
+    let io = |source: Box<dyn std::error::Error + Send + Sync>| Error::Manifest { path: path.to_owned(), source };
+    let text = std::fs::read_to_string(path).map_err(|e| io(e.into()))?;
+    let deployment: Deployment = serde_json::from_str(&text).map_err(|e| io(e.into()))?;
+    if deployment.abi_hashes.settlement != artifacts::abi_hash(artifacts::SETTLEMENT) {
+        return Err(io("deployed ABI differs from this build's bindings; redeploy or rebuild".into()));
+    }
+    Ok(deployment)
+}

@@ -1,0 +1,178 @@
+//! Command-line interface: option groups and subcommands.
+
+use std::path::PathBuf;
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::{Address, U256},
+    providers::{Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use openledger_chain::{
+    anvil::spawn_anvil,
+    deploy::{DeployConfig, deploy_suite, write_manifest},
+};
+use openledger_primitives::deployment::Deployment;
+use tracing_subscriber::EnvFilter;
+
+/// OpenLedger: a decentralized AI economy — datanets, models, paid inference, attribution.
+#[derive(Debug, Parser)]
+#[command(name = "openledger", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start a local chain (anvil), deploy the suite on it and keep it running until Ctrl-C.
+    Devnet(DevnetArgs),
+    /// Deploy and wire the contract suite on a chain and write the deployment manifest.
+    Deploy(DeployArgs),
+}
+
+/// JSON-RPC endpoint of the chain.
+#[derive(Debug, Args)]
+struct RpcOpts {
+    /// JSON-RPC URL of the chain.
+    #[arg(long, env = "OPENLEDGER_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    rpc_url: String,
+}
+
+/// Where the signing key comes from: a raw key (env preferred) or an encrypted keystore.
+#[derive(Debug, Args)]
+struct SignerOpts {
+    /// Hex private key of the sending account. Prefer the env var: flags show in `ps`.
+    #[arg(long, env = "OPENLEDGER_PRIVATE_KEY", hide_env_values = true, conflicts_with = "keystore")]
+    private_key: Option<String>,
+    /// Encrypted JSON keystore (EIP-2335/Web3 secret storage) of the sending account.
+    #[arg(long, env = "OPENLEDGER_KEYSTORE")]
+    keystore: Option<PathBuf>,
+    /// Password of the keystore.
+    #[arg(long, env = "OPENLEDGER_KEYSTORE_PASSWORD", hide_env_values = true, requires = "keystore")]
+    keystore_password: Option<String>,
+}
+
+impl SignerOpts {
+    fn signer(&self) -> Result<PrivateKeySigner> {
+        match (&self.private_key, &self.keystore) {
+            (Some(key), _) => key.trim().parse().context("--private-key is not a valid hex private key"),
+            (None, Some(path)) => {
+                let password = self.keystore_password.as_deref().unwrap_or_default();
+                PrivateKeySigner::decrypt_keystore(path, password)
+                    .with_context(|| format!("cannot decrypt keystore {}", path.display()))
+            }
+            (None, None) => bail!("no signer: set OPENLEDGER_PRIVATE_KEY or pass --keystore"),
+        }
+    }
+}
+
+/// Deployment parameters shared by `deploy` and `devnet`.
+#[derive(Debug, Args)]
+struct SuiteOpts {
+    /// Governance (admin role) address; defaults to the deployer.
+    #[arg(long, env = "OPENLEDGER_GOVERNANCE")]
+    governance: Option<Address>,
+    /// Treasury address; defaults to the deployer.
+    #[arg(long, env = "OPENLEDGER_TREASURY")]
+    treasury: Option<Address>,
+    /// Receiver of the whole OPEN supply; defaults to the deployer.
+    #[arg(long, env = "OPENLEDGER_DISTRIBUTION")]
+    distribution: Option<Address>,
+    /// Where to write the deployment manifest.
+    #[arg(long, env = "OPENLEDGER_DEPLOYMENT", default_value = ".openledger/deployment.json")]
+    out: PathBuf,
+}
+
+impl SuiteOpts {
+    fn config(&self) -> DeployConfig {
+        DeployConfig {
+            governance: self.governance,
+            treasury: self.treasury,
+            distribution: self.distribution,
+            ..DeployConfig::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct DeployArgs {
+    #[command(flatten)]
+    rpc: RpcOpts,
+    #[command(flatten)]
+    signer: SignerOpts,
+    #[command(flatten)]
+    suite: SuiteOpts,
+}
+
+#[derive(Debug, Args)]
+struct DevnetArgs {
+    /// Port for the local chain's JSON-RPC (HTTP and WebSocket).
+    #[arg(long, env = "OPENLEDGER_DEVNET_PORT", default_value_t = 8545)]
+    port: u16,
+    /// Chain id of the local chain.
+    #[arg(long, env = "OPENLEDGER_DEVNET_CHAIN_ID", default_value_t = 31337)]
+    chain_id: u64,
+    #[command(flatten)]
+    suite: SuiteOpts,
+}
+
+/// Parses the command line and runs the chosen subcommand.
+pub fn run() -> Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("OPENLEDGER_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Devnet(args) => devnet(args).await,
+            Command::Deploy(args) => deploy(args).await,
+        }
+    })
+}
+
+async fn deploy(args: DeployArgs) -> Result<()> {
+    let signer = args.signer.signer()?;
+    let from = signer.address();
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(signer))
+        .connect(&args.rpc.rpc_url)
+        .await
+        .with_context(|| format!("cannot reach {}", args.rpc.rpc_url))?;
+    let deployment = deploy_suite(&provider, from, &args.suite.config()).await?;
+    write_manifest(&args.suite.out, &deployment)?;
+    print_deployment(&deployment, &args.suite.out);
+    Ok(())
+}
+
+async fn devnet(args: DevnetArgs) -> Result<()> {
+    let anvil = spawn_anvil(Some(args.port), args.chain_id, 10)?;
+    let signer: PrivateKeySigner = anvil.keys()[0].clone().into();
+    let from = signer.address();
+    let provider = ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(anvil.endpoint_url());
+    let deployment = deploy_suite(&provider, from, &args.suite.config()).await?;
+    write_manifest(&args.suite.out, &deployment)?;
+    print_deployment(&deployment, &args.suite.out);
+    let balance = provider.get_balance(from).await?;
+    println!("rpc          {}", anvil.endpoint());
+    println!("deployer     {from} ({} ETH, anvil dev key #0)", balance / U256::from(10u64.pow(18)));
+    println!("devnet running; press Ctrl-C to stop");
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+fn print_deployment(d: &Deployment, manifest: &std::path::Path) {
+    println!("chain id     {}", d.chain_id);
+    println!("deploy block {}", d.deploy_block);
+    println!("token        {}", d.contracts.token);
+    println!("datanets     {}", d.contracts.datanets);
+    println!("models       {}", d.contracts.models);
+    println!("operators    {}", d.contracts.operators);
+    println!("settlement   {}", d.contracts.settlement);
+    println!("governance   {}", d.governance);
+    println!("treasury     {}", d.treasury);
+    println!("manifest     {}", manifest.display());
+}

@@ -1,0 +1,195 @@
+//! Fee-split arithmetic, identical to the settlement contract's, so the oracle builds batches
+//! the contract accepts and tests can predict every balance to the wei.
+//!
+//! Rule (per model, per batch): `operator`, `developer` and `data` shares are
+//! `floor(total * bps / 10_000)`; the protocol share is the rest, so it takes the rounding
+//! dust and the four always add up to `total`. The data share is then divided between
+//! contributions by weight, `floor(share * weight / denominator)` each, and whatever is left
+//! (unattributed weight plus dust) goes to the datanet's unattributed credit.
+
+use std::collections::BTreeMap;
+
+use alloy::primitives::U256;
+use serde::{Deserialize, Serialize};
+
+use crate::bindings::ISettlement;
+
+/// Basis points in a whole.
+pub const BPS: u16 = 10_000;
+/// The largest protocol share governance can set (mirrors `Settlement.MAX_PROTOCOL_BPS`).
+pub const MAX_PROTOCOL_BPS: u16 = 2_000;
+
+/// Errors of the split arithmetic.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SplitError {
+    /// The four shares must add up to 10,000 basis points and the protocol share stay under its cap.
+    #[error("invalid split policy {0:?}: shares must sum to 10000 bps with protocol <= {MAX_PROTOCOL_BPS}")]
+    InvalidPolicy(SplitPolicy),
+    /// Contribution weights add up to more than the denominator they are fractions of.
+    #[error("attribution weights sum to {sum}, more than the denominator {denominator}")]
+    WeightsExceedDenominator {
+        /// Sum of the weights given.
+        sum: u128,
+        /// The denominator.
+        denominator: u128,
+    },
+}
+
+/// Governable shares of every fee, in basis points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SplitPolicy {
+    /// Protocol treasury share (also receives rounding dust).
+    pub protocol_bps: u16,
+    /// Compute operator share.
+    pub operator_bps: u16,
+    /// Model developer share.
+    pub developer_bps: u16,
+    /// Data contributors' share (split by attribution).
+    pub data_bps: u16,
+}
+
+impl Default for SplitPolicy {
+    /// 5 % protocol, 20 % operator, 30 % developer, 45 % data.
+    fn default() -> Self {
+        Self { protocol_bps: 500, operator_bps: 2_000, developer_bps: 3_000, data_bps: 4_500 }
+    }
+}
+
+impl SplitPolicy {
+    /// Checks the policy is one the contract accepts.
+    pub fn validate(self) -> Result<Self, SplitError> {
+        let sum = u32::from(self.protocol_bps)
+            + u32::from(self.operator_bps)
+            + u32::from(self.developer_bps)
+            + u32::from(self.data_bps);
+        if sum != u32::from(BPS) || self.protocol_bps > MAX_PROTOCOL_BPS {
+            return Err(SplitError::InvalidPolicy(self));
+        }
+        Ok(self)
+    }
+
+    /// Splits `total` exactly: the four parts add up to `total`.
+    pub fn split(&self, total: U256) -> FeeSplit {
+        let part = |bps: u16| total * U256::from(bps) / U256::from(BPS);
+        let operator = part(self.operator_bps);
+        let developer = part(self.developer_bps);
+        let data = part(self.data_bps);
+        FeeSplit { protocol: total - operator - developer - data, operator, developer, data }
+    }
+}
+
+impl From<SplitPolicy> for ISettlement::SplitPolicy {
+    fn from(p: SplitPolicy) -> Self {
+        Self {
+            protocolBps: p.protocol_bps,
+            operatorBps: p.operator_bps,
+            developerBps: p.developer_bps,
+            dataBps: p.data_bps,
+        }
+    }
+}
+
+impl From<ISettlement::SplitPolicy> for SplitPolicy {
+    fn from(p: ISettlement::SplitPolicy) -> Self {
+        Self {
+            protocol_bps: p.protocolBps,
+            operator_bps: p.operatorBps,
+            developer_bps: p.developerBps,
+            data_bps: p.dataBps,
+        }
+    }
+}
+
+/// One fee split into its four parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeeSplit {
+    /// To the treasury, including rounding dust.
+    pub protocol: U256,
+    /// To the operator account.
+    pub operator: U256,
+    /// To the model developer.
+    pub developer: U256,
+    /// To data contributors and datanets.
+    pub data: U256,
+}
+
+/// A data credit's target: `(datanet id, contribution id)`; contribution 0 is the datanet's
+/// unattributed share.
+pub type CreditKey = (U256, U256);
+
+/// Divides `share` between contributions by `weights` (fractions of `denominator`), crediting
+/// what is left to `(remainder_datanet, 0)`. Returns non-zero credits sorted by key; their sum
+/// is exactly `share`.
+pub fn distribute_data_share(
+    share: U256,
+    weights: &BTreeMap<CreditKey, u128>,
+    denominator: u128,
+    remainder_datanet: U256,
+) -> Result<BTreeMap<CreditKey, U256>, SplitError> {
+    let sum: u128 = weights.values().sum();
+    if sum > denominator {
+        return Err(SplitError::WeightsExceedDenominator { sum, denominator });
+    }
+    let mut credits = BTreeMap::new();
+    let mut paid = U256::ZERO;
+    for (&key, &weight) in weights {
+        let amount = share * U256::from(weight) / U256::from(denominator.max(1));
+        if !amount.is_zero() {
+            *credits.entry(key).or_insert(U256::ZERO) += amount;
+            paid += amount;
+        }
+    }
+    let rest = share - paid;
+    if !rest.is_zero() {
+        *credits.entry((remainder_datanet, U256::ZERO)).or_insert(U256::ZERO) += rest;
+    }
+    Ok(credits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn default_policy_is_valid() {
+        SplitPolicy::default().validate().unwrap();
+    }
+
+    #[test]
+    fn invalid_policies_are_refused() {
+        let p = SplitPolicy { protocol_bps: 1, operator_bps: 1, developer_bps: 1, data_bps: 1 };
+        assert_eq!(p.validate(), Err(SplitError::InvalidPolicy(p)));
+        let greedy = SplitPolicy { protocol_bps: 2_001, operator_bps: 2_999, developer_bps: 2_500, data_bps: 2_500 };
+        assert!(greedy.validate().is_err());
+    }
+
+    #[test]
+    fn dust_goes_to_the_protocol() {
+        // 7 wei at 5/20/30/45 %: operator 1, developer 2, data 3, protocol 1 (0.35 + dust).
+        let s = SplitPolicy::default().split(U256::from(7));
+        assert_eq!((s.protocol, s.operator, s.developer, s.data), (U256::from(1), U256::from(1), U256::from(2), U256::from(3)));
+    }
+
+    proptest! {
+        #[test]
+        fn split_conserves_value(total in any::<u128>(), a in 0u16..=2_000, b in 0u16..=8_000, c in 0u16..=8_000) {
+            prop_assume!(u32::from(a) + u32::from(b) + u32::from(c) <= 10_000);
+            let p = SplitPolicy { protocol_bps: a, operator_bps: b, developer_bps: c, data_bps: 10_000 - a - b - c };
+            let s = p.validate().unwrap().split(U256::from(total));
+            prop_assert_eq!(s.protocol + s.operator + s.developer + s.data, U256::from(total));
+        }
+
+        #[test]
+        fn data_share_is_distributed_exactly(share in any::<u64>(), ws in proptest::collection::vec(0u128..1_000_000, 0..20)) {
+            let total: u128 = ws.iter().sum();
+            let weights: BTreeMap<CreditKey, u128> =
+                ws.iter().enumerate().map(|(i, w)| ((U256::from(1), U256::from(i + 1)), *w)).collect();
+            let credits = distribute_data_share(U256::from(share), &weights, total.max(1_000_000), U256::from(1)).unwrap();
+            let sum: U256 = credits.values().copied().sum();
+            prop_assert_eq!(sum, U256::from(share));
+            prop_assert!(credits.values().all(|v| !v.is_zero()));
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! How scenarios reach a chain. The scenarios only encode calls and decode results with the
+//! ABI bindings; a backend only moves bytes. The EVM backend ([`crate::evm`]) is anvil over
+//! JSON-RPC; an ink!/pallet-revive backend implements the same trait to run the same scenarios.
+
+use alloy::{
+    primitives::{Address, Bytes, Log},
+    signers::local::PrivateKeySigner,
+};
+use openledger_chain::deploy::DeployConfig;
+use openledger_primitives::deployment::Deployment;
+
+/// What a state-changing call did.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Executed; the logs it emitted and the gas it used.
+    Success {
+        /// Logs in emission order.
+        logs: Vec<Log>,
+        /// Gas used by the whole transaction.
+        gas_used: u64,
+    },
+    /// Reverted with this revert data; the chain state is unchanged.
+    Revert(Bytes),
+}
+
+/// Errors of a backend (not reverts: those are [`Outcome::Revert`]).
+pub type BackendError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A chain the scenarios can drive.
+#[allow(async_fn_in_trait)]
+pub trait Chain {
+    /// EIP-155 chain id (part of every EIP-712 domain).
+    fn chain_id(&self) -> u64;
+    /// Funded accounts with their keys; at least ten.
+    fn accounts(&self) -> &[PrivateKeySigner];
+    /// Deploys and wires a fresh suite from account 0.
+    async fn deploy_suite(&self, config: &DeployConfig) -> Result<Deployment, BackendError>;
+    /// Deploys one contract from raw init code (bytecode + constructor arguments).
+    async fn deploy_contract(&self, from: Address, init_code: Bytes) -> Result<Address, BackendError>;
+    /// Sends a transaction from `from`; a revert is an [`Outcome`], not an error.
+    async fn send(&self, from: Address, to: Address, calldata: Bytes) -> Result<Outcome, BackendError>;
+    /// Executes a read-only call; `Err(data)` inside is a revert.
+    async fn view(&self, to: Address, calldata: Bytes) -> Result<Result<Bytes, Bytes>, BackendError>;
+    /// Timestamp of the latest block.
+    async fn timestamp(&self) -> Result<u64, BackendError>;
+    /// Moves the chain clock forward and mines a block.
+    async fn advance_time(&self, seconds: u64) -> Result<(), BackendError>;
+}
+
+impl<T: Chain> Chain for &T {
+    fn chain_id(&self) -> u64 {
+        (**self).chain_id()
+    }
+    fn accounts(&self) -> &[PrivateKeySigner] {
+        (**self).accounts()
+    }
+    async fn deploy_suite(&self, config: &DeployConfig) -> Result<Deployment, BackendError> {
+        (**self).deploy_suite(config).await
+    }
+    async fn deploy_contract(&self, from: Address, init_code: Bytes) -> Result<Address, BackendError> {
+        (**self).deploy_contract(from, init_code).await
+    }
+    async fn send(&self, from: Address, to: Address, calldata: Bytes) -> Result<Outcome, BackendError> {
+        (**self).send(from, to, calldata).await
+    }
+    async fn view(&self, to: Address, calldata: Bytes) -> Result<Result<Bytes, Bytes>, BackendError> {
+        (**self).view(to, calldata).await
+    }
+    async fn timestamp(&self) -> Result<u64, BackendError> {
+        (**self).timestamp().await
+    }
+    async fn advance_time(&self, seconds: u64) -> Result<(), BackendError> {
+        (**self).advance_time(seconds).await
+    }
+}

@@ -1,0 +1,286 @@
+//! A populated suite most scenarios start from, and a batch builder.
+//!
+//! The world: datanet 1 owned (curated) by `curator`, needing 2 accepted contributions;
+//! contributions 1 (alice) and 2 (bob) accepted, 3 (alice) pending; model 1 by `developer` on
+//! datanet 1 at 2 OPEN per 1k tokens; `operator` staked at the minimum with `operator_key` as
+//! signer, serving model 1; `carol` and `dave` hold 1,000 OPEN each and deposited 500.
+
+use std::collections::BTreeMap;
+
+use alloy::{
+    primitives::{Address, B256, Bytes, U256, keccak256},
+    signers::local::PrivateKeySigner,
+};
+use openledger_primitives::{
+    bindings::{DatanetRegistry, ModelRegistry, OpenToken, OperatorRegistry, Settlement},
+    eip712::{Batch, DataCredit, Debit, SignedVoucher, Voucher, sign_batch, sign_voucher},
+    split::{CreditKey, SplitPolicy, distribute_data_share},
+};
+
+use crate::{
+    backend::{Chain, Outcome},
+    suite::{Suite, open},
+};
+
+/// Ids created by [`world`].
+pub const DATANET: u64 = 1;
+/// The model of the world.
+pub const MODEL: u64 = 1;
+
+/// Gives `to` `amount` OPEN from the governance account (which holds the supply).
+pub async fn fund<C: Chain>(s: &Suite<C>, to: Address, amount: U256) {
+    s.ok(&s.actors.governance, s.token(), OpenToken::transferCall { to, value: amount }).await;
+}
+
+/// Approves `spender` for `amount` from `owner`.
+pub async fn approve<C: Chain>(s: &Suite<C>, owner: &PrivateKeySigner, spender: Address, amount: U256) {
+    s.ok(owner, s.token(), OpenToken::approveCall { spender, value: amount }).await;
+}
+
+/// OPEN balance of `who`.
+pub async fn balance<C: Chain>(s: &Suite<C>, who: Address) -> U256 {
+    s.view(s.token(), OpenToken::balanceOfCall { account: who }).await
+}
+
+/// Funds `user` and deposits `amount` into settlement.
+pub async fn deposit<C: Chain>(s: &Suite<C>, user: &PrivateKeySigner, amount: U256) {
+    fund(s, user.address(), amount).await;
+    approve(s, user, s.settlement(), amount).await;
+    s.ok(user, s.settlement(), Settlement::depositCall { amount }).await;
+}
+
+/// Adds and accepts a contribution of `content` to `datanet` by `contributor`; returns its id.
+pub async fn accepted_contribution<C: Chain>(
+    s: &Suite<C>,
+    curator: &PrivateKeySigner,
+    contributor: &PrivateKeySigner,
+    datanet: U256,
+    content: &str,
+) -> U256 {
+    let id = add_contribution(s, contributor, datanet, content, U256::ZERO).await;
+    s.ok(curator, s.datanets(), DatanetRegistry::acceptContributionCall { contributionId: id }).await;
+    id
+}
+
+/// Adds a pending contribution; returns its id.
+pub async fn add_contribution<C: Chain>(
+    s: &Suite<C>,
+    contributor: &PrivateKeySigner,
+    datanet: U256,
+    content: &str,
+    stake: U256,
+) -> U256 {
+    if !stake.is_zero() {
+        approve(s, contributor, s.datanets(), stake).await;
+    }
+    let r = s
+        .ok(
+            contributor,
+            s.datanets(),
+            DatanetRegistry::addContributionCall {
+                datanetId: datanet,
+                contentHash: keccak256(content),
+                tokens: content.split_whitespace().count() as u64,
+                uri: format!("ipfs://{}", keccak256(content)),
+                stake,
+            },
+        )
+        .await;
+    r.event::<DatanetRegistry::ContributionAdded>(s.datanets()).contributionId
+}
+
+/// Stakes the minimum for `operator`, sets `key` as its signer and serves `model`.
+pub async fn register_operator<C: Chain>(s: &Suite<C>, operator: &PrivateKeySigner, key: Address, model: U256) {
+    let stake = s.view(s.operators(), OperatorRegistry::minStakeCall {}).await;
+    fund(s, operator.address(), stake).await;
+    approve(s, operator, s.operators(), stake).await;
+    s.ok(operator, s.operators(), OperatorRegistry::stakeCall { amount: stake }).await;
+    s.ok(operator, s.operators(), OperatorRegistry::setSignerCall { signer: key }).await;
+    s.ok(operator, s.operators(), OperatorRegistry::setServingCall { modelId: model, serving: true }).await;
+}
+
+/// Builds the world described in the module docs.
+pub async fn world<C: Chain>(chain: C) -> Suite<C> {
+    let s = Suite::deploy(chain).await;
+    let a = s.actors.clone();
+    s.ok(&a.curator, s.datanets(), DatanetRegistry::createDatanetCall { metadataURI: "ipfs://datanet".into(), minAccepted: 2 })
+        .await;
+    let d = U256::from(DATANET);
+    accepted_contribution(&s, &a.curator, &a.alice, d, "the quick brown fox jumps over the lazy dog").await;
+    accepted_contribution(&s, &a.curator, &a.bob, d, "pack my box with five dozen liquor jugs").await;
+    add_contribution(&s, &a.alice, d, "sphinx of black quartz judge my vow", U256::ZERO).await;
+    s.ok(
+        &a.developer,
+        s.models(),
+        ModelRegistry::registerModelCall {
+            datanetIds: vec![d],
+            baseModelHash: keccak256("SmolLM2-135M-Instruct.Q4_1.gguf"),
+            adapterHash: keccak256("adapter-v1"),
+            adapterURI: "ipfs://adapter-v1".into(),
+            pricePer1kTokens: open(2),
+        },
+    )
+    .await;
+    register_operator(&s, &a.operator, a.operator_key.address(), U256::from(MODEL)).await;
+    for user in [&a.carol, &a.dave] {
+        fund(&s, user.address(), open(500)).await;
+        deposit(&s, user, open(500)).await;
+    }
+    s
+}
+
+/// One user's charge in a batch.
+#[derive(Debug, Clone)]
+pub struct Charge {
+    /// The paying user's key (signs the voucher).
+    pub user: PrivateKeySigner,
+    /// The model used.
+    pub model: U256,
+    /// The amount charged.
+    pub amount: U256,
+    /// Cumulative cap of the voucher backing it.
+    pub cap: U256,
+}
+
+/// A batch with its operator signature and vouchers, ready to submit (or to tamper with).
+#[derive(Debug, Clone)]
+pub struct SignedBatch {
+    /// The batch.
+    pub batch: Batch,
+    /// The operator key's signature over it.
+    pub signature: Bytes,
+    /// One voucher per debit.
+    pub vouchers: Vec<SignedVoucher>,
+}
+
+impl SignedBatch {
+    /// The `settleBatch` call.
+    pub fn call(&self) -> Settlement::settleBatchCall {
+        Settlement::settleBatchCall {
+            batch: self.batch.clone(),
+            operatorSignature: self.signature.clone(),
+            vouchers: self.vouchers.clone(),
+        }
+    }
+
+    /// Signs the (possibly edited) batch again with `key`.
+    pub async fn resign(&mut self, domain: &alloy::sol_types::Eip712Domain, key: &PrivateKeySigner) {
+        self.signature = sign_batch(key, domain, &self.batch).await.expect("signs");
+    }
+}
+
+/// Attribution of one model's data share: weights per (datanet, contribution) out of
+/// `denominator`, the rest to `remainder_datanet`.
+#[derive(Debug, Clone)]
+pub struct Attribution {
+    /// Weights.
+    pub weights: BTreeMap<CreditKey, u128>,
+    /// What the weights are fractions of.
+    pub denominator: u128,
+    /// Datanet receiving the unattributed share.
+    pub remainder_datanet: U256,
+}
+
+/// Builds and signs a valid batch: debits sorted by (model, user), data credits computed from
+/// `attribution` with the split policy exactly as the contract will. Vouchers expire in a day.
+pub async fn build_batch<C: Chain>(
+    s: &Suite<C>,
+    operator: Address,
+    key: &PrivateKeySigner,
+    sequence: u64,
+    charges: &[Charge],
+    attribution: &BTreeMap<U256, Attribution>,
+    policy: SplitPolicy,
+) -> SignedBatch {
+    let mut charges = charges.to_vec();
+    charges.sort_by_key(|c| (c.model, c.user.address()));
+    let expiry = s.now().await + 86_400;
+    let mut debits = Vec::new();
+    let mut vouchers = Vec::new();
+    let mut totals: BTreeMap<U256, U256> = BTreeMap::new();
+    for c in &charges {
+        debits.push(Debit { user: c.user.address(), modelId: c.model, amount: c.amount });
+        let voucher = Voucher {
+            user: c.user.address(),
+            operator,
+            modelId: c.model,
+            cumulativeCap: c.cap,
+            expiry,
+            nonce: 0,
+        };
+        vouchers.push(sign_voucher(&c.user, &s.domain, &voucher).await.expect("signs"));
+        *totals.entry(c.model).or_default() += c.amount;
+    }
+    let mut credits = Vec::new();
+    for (model, total) in totals {
+        let share = policy.split(total).data;
+        let a = attribution.get(&model).expect("attribution for every charged model");
+        let split = distribute_data_share(share, &a.weights, a.denominator, a.remainder_datanet).expect("valid weights");
+        for ((datanet, contribution), amount) in split {
+            credits.push(DataCredit { modelId: model, datanetId: datanet, contributionId: contribution, amount });
+        }
+    }
+    let batch = Batch { operator, sequence, receiptsRoot: B256::repeat_byte(0x42), debits, credits };
+    let signature = sign_batch(key, &s.domain, &batch).await.expect("signs");
+    SignedBatch { batch, signature, vouchers }
+}
+
+/// The world's usual attribution for model 1: contribution 1 weighs 60 %, contribution 2 25 %,
+/// 15 % unattributed.
+pub fn world_attribution() -> BTreeMap<U256, Attribution> {
+    let d = U256::from(DATANET);
+    let weights = BTreeMap::from([((d, U256::from(1)), 600_000u128), ((d, U256::from(2)), 250_000u128)]);
+    BTreeMap::from([(U256::from(MODEL), Attribution { weights, denominator: 1_000_000, remainder_datanet: d })])
+}
+
+/// A valid batch of the world: `amounts` charged to carol and dave on model 1, caps 100 OPEN.
+pub async fn world_batch<C: Chain>(s: &Suite<C>, sequence: u64, carol: U256, dave: U256) -> SignedBatch {
+    let a = &s.actors;
+    let mut charges = Vec::new();
+    for (user, amount) in [(&a.carol, carol), (&a.dave, dave)] {
+        if !amount.is_zero() {
+            charges.push(Charge { user: user.clone(), model: U256::from(MODEL), amount, cap: open(100) });
+        }
+    }
+    build_batch(s, a.operator.address(), &a.operator_key, sequence, &charges, &world_attribution(), SplitPolicy::default())
+        .await
+}
+
+/// Every OPEN balance and settlement account a scenario may check, to prove "nothing changed".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// (account, token balance, settlement balance, claimable) for each actor.
+    pub accounts: Vec<(Address, U256, U256, U256)>,
+    /// Token balances of the contracts (datanets, operators, settlement).
+    pub contracts: Vec<U256>,
+    /// Settlement's totals.
+    pub totals: (U256, U256),
+}
+
+/// Takes a [`Snapshot`] of all actors.
+pub async fn snapshot<C: Chain>(s: &Suite<C>) -> Snapshot {
+    let a = &s.actors;
+    let mut accounts = Vec::new();
+    for who in [&a.governance, &a.treasury, &a.curator, &a.alice, &a.bob, &a.developer, &a.operator, &a.operator_key, &a.carol, &a.dave]
+    {
+        let w = who.address();
+        accounts.push((
+            w,
+            balance(s, w).await,
+            s.view(s.settlement(), Settlement::balanceOfCall { user: w }).await,
+            s.view(s.settlement(), Settlement::claimableCall { account: w }).await,
+        ));
+    }
+    let contracts =
+        vec![balance(s, s.datanets()).await, balance(s, s.operators()).await, balance(s, s.settlement()).await];
+    let totals = (
+        s.view(s.settlement(), Settlement::totalDepositsCall {}).await,
+        s.view(s.settlement(), Settlement::totalClaimableCall {}).await,
+    );
+    Snapshot { accounts, contracts, totals }
+}
+
+/// Whether an outcome is a success.
+pub fn succeeded(o: &Outcome) -> bool {
+    matches!(o, Outcome::Success { .. })
+}
