@@ -23,7 +23,8 @@ interface IOperatorRegistry is IGoverned {
     event ServingSet(address indexed operator, uint256 indexed modelId, bool serving);
     event UnstakeRequested(address indexed operator, uint256 amount, uint256 unstaking, uint64 readyAt);
     event Unstaked(address indexed operator, uint256 amount);
-    event Slashed(address indexed operator, uint256 amount, string reason);
+    /// `amount` was taken; `stake` and `unstaking` are what remains of each.
+    event Slashed(address indexed operator, uint256 amount, uint256 stake, uint256 unstaking, string reason);
     event MinStakeChanged(uint256 minStake);
     event UnstakeCooldownChanged(uint64 cooldown);
 

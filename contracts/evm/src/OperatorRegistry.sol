@@ -84,7 +84,7 @@ contract OperatorRegistry is IOperatorRegistry, Governed, ReentrancyGuard {
         o.unstaking -= fromUnstaking;
         o.slashed = true;
         uint256 taken = fromStake + fromUnstaking;
-        emit Slashed(operator, taken, reason);
+        emit Slashed(operator, taken, o.stake, o.unstaking, reason);
         if (taken > 0) IERC20(token).safeTransfer(treasury, taken);
     }
 

@@ -28,5 +28,5 @@ pub fn spawn_anvil(port: Option<u16>, chain_id: u64, accounts: usize) -> Result<
     if let Some(port) = port {
         anvil = anvil.port(port);
     }
-    Ok(anvil.try_spawn()?)
+    anvil.try_spawn().map_err(|e| Error::AnvilStart(Box::new(e)))
 }

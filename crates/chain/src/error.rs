@@ -11,7 +11,7 @@ pub enum Error {
     },
     /// anvil did not start.
     #[error("anvil failed to start: {0}")]
-    AnvilStart(#[from] alloy::node_bindings::NodeError),
+    AnvilStart(#[from] Box<alloy::node_bindings::NodeError>),
     /// A JSON-RPC call failed.
     #[error("rpc call `{call}` failed: {source}")]
     Rpc {
@@ -20,15 +20,6 @@ pub enum Error {
         /// The transport error.
         #[source]
         source: alloy::transports::TransportError,
-    },
-    /// A contract call or deployment failed (e.g. reverted).
-    #[error("{what} failed: {source}")]
-    Contract {
-        /// What was being done.
-        what: &'static str,
-        /// The contract error (revert data decoded where possible).
-        #[source]
-        source: alloy::contract::Error,
     },
     /// A transaction was mined but reverted.
     #[error("transaction `{what}` ({tx}) reverted")]

@@ -222,7 +222,7 @@ pub async fn operator_stake_unstake_and_slash<C: Chain>(chain: C) {
         .ok(&a.governance, s.operators(), OperatorRegistry::slashCall { operator: op.address(), amount: half, reason: "double signing".into() })
         .await;
     let e = r.event::<OperatorRegistry::Slashed>(s.operators());
-    assert_eq!((e.amount, e.reason.as_str()), (half, "double signing"));
+    assert_eq!((e.amount, e.stake, e.unstaking, e.reason.as_str()), (half, min - half, U256::ZERO, "double signing"));
     assert_eq!(balance(&s, a.treasury.address()).await, treasury_before + half);
     let o = s.view(s.operators(), OperatorRegistry::getOperatorCall { operator: op.address() }).await;
     assert!(o.slashed);
@@ -238,4 +238,38 @@ pub async fn operator_stake_unstake_and_slash<C: Chain>(chain: C) {
         .await;
     s.reverts::<_, OperatorRegistry::NotGovernance>(&a.operator, s.operators(), OperatorRegistry::setMinStakeCall { minStake_: U256::ZERO })
         .await;
+}
+
+/// Given the world, then the read-only views agree with what was done, and the EIP-712
+/// digests the contract computes equal the ones signers compute off chain.
+pub async fn views_and_digests_agree<C: Chain>(chain: C) {
+    use openledger_primitives::{
+        bindings::Settlement,
+        eip712::{batch_digest, voucher_digest},
+    };
+    let s = crate::fixtures::world(chain).await;
+    let a = s.actors.clone();
+    assert_eq!(s.view(s.datanets(), DatanetRegistry::datanetCountCall {}).await, U256::from(1));
+    assert_eq!(s.view(s.datanets(), DatanetRegistry::contributionCountCall {}).await, U256::from(3));
+    assert!(s.view(s.datanets(), DatanetRegistry::isCuratorCall { datanetId: U256::from(1), account: a.curator.address() }).await);
+    assert!(!s.view(s.datanets(), DatanetRegistry::isCuratorCall { datanetId: U256::from(1), account: a.alice.address() }).await);
+    assert_eq!(s.view(s.datanets(), DatanetRegistry::datanetOwnerCall { datanetId: U256::from(1) }).await, a.curator.address());
+    assert_eq!(s.view(s.datanets(), DatanetRegistry::treasuryCall {}).await, a.treasury.address());
+    assert_eq!(s.view(s.models(), ModelRegistry::modelCountCall {}).await, U256::from(1));
+    assert_eq!(s.view(s.models(), ModelRegistry::developerOfCall { modelId: U256::from(1) }).await, a.developer.address());
+    assert_eq!(s.view(s.models(), ModelRegistry::datanetsCall {}).await, s.datanets());
+    assert_eq!(s.view(s.operators(), OperatorRegistry::signerOfCall { operator: a.operator.address() }).await, a.operator_key.address());
+    assert_eq!(s.view(s.settlement(), Settlement::domainSeparatorCall {}).await, s.domain.separator());
+    assert_eq!(s.view(s.settlement(), Settlement::governanceCall {}).await, a.governance.address());
+
+    let b = crate::fixtures::world_batch(&s, 1, open(3), open(4)).await;
+    let on_chain = s.view(s.settlement(), Settlement::batchDigestCall { batch: b.batch.clone() }).await;
+    assert_eq!(on_chain, batch_digest(&s.domain, &b.batch));
+    let v = b.vouchers[0].voucher.clone();
+    assert_eq!(s.view(s.settlement(), Settlement::voucherDigestCall { v: v.clone() }).await, voucher_digest(&s.domain, &v));
+
+    let r = s.ok(&a.governance, s.datanets(), DatanetRegistry::transferGovernanceCall { next: a.bob.address() }).await;
+    let e = r.event::<DatanetRegistry::GovernanceTransferStarted>(s.datanets());
+    assert_eq!((e.current, e.pending), (a.governance.address(), a.bob.address()));
+    assert_eq!(s.view(s.datanets(), DatanetRegistry::pendingGovernanceCall {}).await, a.bob.address());
 }

@@ -24,6 +24,7 @@ on_anvil!(
     registries::datanet_curation_is_access_controlled,
     registries::model_registration_versions_and_lineage,
     registries::operator_stake_unstake_and_slash,
+    registries::views_and_digests_agree,
     settlement::settle_batch_splits_fees_exactly,
     settlement::claim_pays_once,
     settlement::withdrawal_waits_for_the_delay,
