@@ -143,14 +143,19 @@ pub async fn deploy_suite<P: Provider<Ethereum>>(
         governance,
         treasury,
         contracts: Contracts { token, datanets, models, operators, settlement },
-        abi_hashes: AbiHashes {
-            token: artifacts::abi_hash(artifacts::OPEN_TOKEN),
-            datanets: artifacts::abi_hash(artifacts::DATANET_REGISTRY),
-            models: artifacts::abi_hash(artifacts::MODEL_REGISTRY),
-            operators: artifacts::abi_hash(artifacts::OPERATOR_REGISTRY),
-            settlement: artifacts::abi_hash(artifacts::SETTLEMENT),
-        },
+        abi_hashes: current_abi_hashes(),
     })
+}
+
+/// The ABI hashes of the bindings this binary was built with.
+pub fn current_abi_hashes() -> AbiHashes {
+    AbiHashes {
+        token: artifacts::abi_hash(artifacts::OPEN_TOKEN),
+        datanets: artifacts::abi_hash(artifacts::DATANET_REGISTRY),
+        models: artifacts::abi_hash(artifacts::MODEL_REGISTRY),
+        operators: artifacts::abi_hash(artifacts::OPERATOR_REGISTRY),
+        settlement: artifacts::abi_hash(artifacts::SETTLEMENT),
+    }
 }
 
 /// Sends one contract creation and waits for it; returns the address and block.
@@ -195,8 +200,49 @@ pub fn read_manifest(path: &Path) -> Result<Deployment> {
     let io = |source: Box<dyn std::error::Error + Send + Sync>| Error::Manifest { path: path.to_owned(), source };
     let text = std::fs::read_to_string(path).map_err(|e| io(e.into()))?;
     let deployment: Deployment = serde_json::from_str(&text).map_err(|e| io(e.into()))?;
-    if deployment.abi_hashes.settlement != artifacts::abi_hash(artifacts::SETTLEMENT) {
+    if deployment.abi_hashes != current_abi_hashes() {
         return Err(io("deployed ABI differs from this build's bindings; redeploy or rebuild".into()));
     }
     Ok(deployment)
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::primitives::B256;
+
+    use super::*;
+
+    fn sample() -> Deployment {
+        let a = Address::repeat_byte(1);
+        Deployment {
+            chain_id: 1,
+            deploy_block: 7,
+            deployer: a,
+            governance: a,
+            treasury: a,
+            contracts: Contracts { token: a, datanets: a, models: a, operators: a, settlement: a },
+            abi_hashes: current_abi_hashes(),
+        }
+    }
+
+    #[test]
+    fn manifest_round_trips() {
+        let dir = std::env::temp_dir().join(format!("openledger-manifest-{}", std::process::id()));
+        let path = dir.join("d.json");
+        write_manifest(&path, &sample()).unwrap();
+        assert_eq!(read_manifest(&path).unwrap(), sample());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn manifest_for_other_bindings_is_refused() {
+        let dir = std::env::temp_dir().join(format!("openledger-manifest-stale-{}", std::process::id()));
+        let path = dir.join("d.json");
+        let mut d = sample();
+        d.abi_hashes.settlement = B256::repeat_byte(9);
+        write_manifest(&path, &d).unwrap();
+        let err = read_manifest(&path).unwrap_err().to_string();
+        assert!(err.contains("redeploy or rebuild"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

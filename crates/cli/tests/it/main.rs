@@ -1,0 +1,47 @@
+//! The `openledger` binary against a real anvil (needs `npm ci`; the test command runs it).
+
+use std::process::Command;
+
+use openledger_chain::{anvil::spawn_anvil, deploy::read_manifest};
+
+fn openledger() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_openledger"))
+}
+
+#[test]
+fn deploy_writes_a_manifest_readers_accept() {
+    let anvil = spawn_anvil(None, 31337, 3).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("deployment.json");
+    let key = alloy::hex::encode_prefixed(anvil.keys()[1].to_bytes());
+    let treasury = anvil.addresses()[2];
+    let out = openledger()
+        .args(["deploy", "--rpc-url", &anvil.endpoint(), "--treasury", &treasury.to_string(), "--out"])
+        .arg(&manifest)
+        .env("OPENLEDGER_PRIVATE_KEY", &key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "deploy failed: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains(&key[2..]) && !String::from_utf8_lossy(&out.stderr).contains(&key[2..]), "key leaked to output");
+
+    let d = read_manifest(&manifest).unwrap();
+    assert_eq!(d.chain_id, 31337);
+    assert_eq!(d.deployer, anvil.addresses()[1]);
+    assert_eq!((d.governance, d.treasury), (anvil.addresses()[1], treasury));
+    assert!(stdout.contains(&d.contracts.settlement.to_string()));
+}
+
+#[test]
+fn deploy_without_a_signer_says_what_to_do() {
+    let out = openledger().args(["deploy", "--rpc-url", "http://127.0.0.1:9"]).env_remove("OPENLEDGER_PRIVATE_KEY").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("OPENLEDGER_PRIVATE_KEY"));
+}
+
+#[test]
+fn deploy_refuses_a_malformed_key() {
+    let out = openledger().args(["deploy", "--private-key", "0x1234"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid hex private key"));
+}
