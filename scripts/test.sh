@@ -10,5 +10,9 @@ node contracts/evm/build.mjs --check
 log "cargo test --workspace"
 cargo test --workspace --no-fail-fast
 
+log "tch backend (libtorch 2.13.0 from PyPI; python torch exports the TorchScript fixtures)"
+eval "$("$ROOT/scripts/setup-libtorch.sh" --with-python)"   # exports LIBTORCH, LD_LIBRARY_PATH, PYTHONPATH
+cargo test -p openledger-engine-tch --features tch --no-fail-fast
+
 log "benchmarks compile"
 cargo build --workspace --benches --quiet

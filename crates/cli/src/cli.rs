@@ -31,6 +31,78 @@ enum Command {
     Devnet(DevnetArgs),
     /// Deploy and wire the contract suite on a chain and write the deployment manifest.
     Deploy(DeployArgs),
+    /// Run an oracle (inference) node.
+    #[command(subcommand)]
+    Oracle(OracleCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum OracleCommand {
+    /// Serve the model and its adapters over the OpenAI-compatible HTTP API until Ctrl-C.
+    Serve(OracleServeArgs),
+}
+
+/// Oracle settings: defaults < `--config` TOML file < `OPENLEDGER_*` env < these flags. See
+/// `openledger_oracle::Config` for every field, its env var and its default.
+#[derive(Debug, Args)]
+struct OracleServeArgs {
+    /// TOML file with oracle settings (same field names as the flags, with underscores).
+    #[arg(long, env = "OPENLEDGER_ORACLE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [env OPENLEDGER_ORACLE_LISTEN; default 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// GGUF model file [env OPENLEDGER_MODEL_PATH; default
+    /// $OPENLEDGER_MODEL_DIR/SmolLM2-135M-Instruct.Q4_1.gguf].
+    #[arg(long)]
+    model_path: Option<PathBuf>,
+    /// Name the base model is served under [env OPENLEDGER_MODEL_NAME; default smollm2-135m].
+    #[arg(long)]
+    model_name: Option<String>,
+    /// `cpu` or `cuda:N` (cuda needs a build with the `cuda` feature) [env OPENLEDGER_DEVICE].
+    #[arg(long)]
+    device: Option<String>,
+    /// Weights in memory: gguf, q8_0 or f32 [env OPENLEDGER_WEIGHT_FORMAT; default q8_0].
+    #[arg(long)]
+    weight_format: Option<String>,
+    /// Directory of LoRA adapters (*.safetensors) [env OPENLEDGER_ADAPTER_DIR].
+    #[arg(long)]
+    adapter_dir: Option<PathBuf>,
+    /// Most sequences decoded together [env OPENLEDGER_MAX_BATCH; default 16].
+    #[arg(long)]
+    max_batch: Option<usize>,
+}
+
+impl OracleServeArgs {
+    fn config(&self) -> Result<openledger_oracle::Config> {
+        let base = match &self.config {
+            Some(path) => openledger_oracle::Config::from_toml_file(path)?,
+            None => openledger_oracle::Config::default(),
+        };
+        let mut c = base.apply_env()?;
+        if let Some(v) = self.listen {
+            c.listen = v;
+        }
+        if let Some(v) = &self.model_path {
+            c.model_path = v.clone();
+        }
+        if let Some(v) = &self.model_name {
+            c.model_name = v.clone();
+        }
+        if let Some(v) = &self.device {
+            c.device = v.clone();
+        }
+        if let Some(v) = &self.weight_format {
+            c.weight_format = v.parse()?;
+        }
+        if let Some(v) = &self.adapter_dir {
+            c.adapter_dir = Some(v.clone());
+        }
+        if let Some(v) = self.max_batch {
+            c.max_batch = v;
+        }
+        Ok(c)
+    }
 }
 
 /// JSON-RPC endpoint of the chain.
@@ -117,6 +189,12 @@ struct DevnetArgs {
     chain_id: u64,
     #[command(flatten)]
     suite: SuiteOpts,
+    /// Do not start the oracle node (chain only).
+    #[arg(long, env = "OPENLEDGER_DEVNET_NO_ORACLE")]
+    no_oracle: bool,
+    /// Oracle settings (the oracle serves the real model, unpaid until the payment pipeline lands).
+    #[command(flatten)]
+    oracle: OracleServeArgs,
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -130,6 +208,7 @@ pub fn run() -> Result<()> {
         match cli.command {
             Command::Devnet(args) => devnet(args).await,
             Command::Deploy(args) => deploy(args).await,
+            Command::Oracle(OracleCommand::Serve(args)) => Ok(openledger_oracle::serve(args.config()?).await?),
         }
     })
 }
@@ -159,8 +238,20 @@ async fn devnet(args: DevnetArgs) -> Result<()> {
     let balance = provider.get_balance(from).await?;
     println!("rpc          {}", anvil.endpoint());
     println!("deployer     {from} ({} ETH, anvil dev key #0)", balance / U256::from(10u64.pow(18)));
+    if args.no_oracle {
+        println!("devnet running (chain only); press Ctrl-C to stop");
+        tokio::signal::ctrl_c().await?;
+        return Ok(());
+    }
+    let server = openledger_oracle::Server::bind(args.oracle.config()?).await?;
+    println!("oracle       http://{} (OpenAI-compatible; unpaid development mode)", server.local_addr());
     println!("devnet running; press Ctrl-C to stop");
-    tokio::signal::ctrl_c().await?;
+    server
+        .run_until(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    drop(anvil);
     Ok(())
 }
 

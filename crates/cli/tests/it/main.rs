@@ -45,3 +45,15 @@ fn deploy_refuses_a_malformed_key() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid hex private key"));
 }
+
+#[test]
+fn oracle_serve_refuses_a_bad_setting_before_loading_anything() {
+    let out = openledger().args(["oracle", "serve", "--weight-format", "int3"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("int3"), "{stderr}");
+
+    let out = openledger().args(["oracle", "serve"]).env("OPENLEDGER_MAX_BATCH", "many").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("OPENLEDGER_MAX_BATCH"));
+}

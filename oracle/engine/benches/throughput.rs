@@ -1,0 +1,480 @@
+//! Decode throughput of the engine next to llama.cpp (npm `node-llama-cpp`), and with many
+//! LoRA adapters in the mix. Prints figures; asserts nothing.
+//!
+//! ```text
+//! cargo bench -p openledger-engine --bench throughput                 # full run
+//! cargo bench -p openledger-engine --bench throughput -- --rounds 1 --no-llama
+//! ```
+//!
+//! Options: `--tokens N` (generated per client, default 128), `--rounds N` (alternating
+//! rounds, default 2), `--no-llama`, `--formats` (also compare weight formats),
+//! `--format gguf|q8_0|f32` (engine weights, default q8_0), `--micro` (ms per forward step
+//! by format and batch size).
+//!
+//! llama.cpp runs through `oracle/engine/bench/llama-bench.mjs`; `node-llama-cpp@3.22` is
+//! installed on first use into `$OPENLEDGER_HOME/bench-node` (npm, prebuilt binaries).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use openledger_engine::lora::{AdapterTensor, write_adapter};
+use openledger_engine::{
+    Engine, EngineConfig, Event, GenerateRequest, Prompt, SamplingParams, Target, WeightFormat,
+};
+
+const PROMPT: &str =
+    "Write a long story about a lighthouse keeper who finds a message in a bottle.";
+
+struct Args {
+    tokens: usize,
+    rounds: usize,
+    llama: bool,
+    formats: bool,
+    micro: bool,
+    format: WeightFormat,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        tokens: 128,
+        rounds: 2,
+        llama: true,
+        formats: false,
+        micro: false,
+        format: WeightFormat::Q8_0,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--tokens" => a.tokens = it.next().and_then(|v| v.parse().ok()).expect("--tokens N"),
+            "--rounds" => a.rounds = it.next().and_then(|v| v.parse().ok()).expect("--rounds N"),
+            "--no-llama" => a.llama = false,
+            "--formats" => a.formats = true,
+            "--micro" => a.micro = true,
+            "--format" => {
+                a.format = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--format gguf|q8_0|f32")
+            }
+            "--bench" => {} // passed by `cargo bench`
+            other => eprintln!("ignoring unknown argument {other}"),
+        }
+    }
+    a
+}
+
+/// One measurement: aggregate tok/s over the wall time and mean per-client decode tok/s
+/// (first to last token, i.e. without prefill).
+#[derive(Debug, Clone, Copy, Default)]
+struct Figures {
+    aggregate: f64,
+    per_client_decode: f64,
+}
+
+fn chat(i: usize) -> Prompt {
+    Prompt::Chat(vec![openledger_engine::ChatMessage {
+        role: "user".into(),
+        content: format!("{PROMPT} (#{i})"),
+    }])
+}
+
+/// Runs `clients` concurrent requests; `adapter_of(i)` names the adapter of request `i`.
+fn run_ours(
+    engine: &Engine,
+    clients: usize,
+    requests: usize,
+    tokens: usize,
+    adapter_of: &(dyn Fn(usize) -> Option<String> + Sync),
+) -> Figures {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let t0 = Instant::now();
+    let results: Vec<(usize, f64)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..clients)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= requests {
+                            break out;
+                        }
+                        let req = GenerateRequest {
+                            prompt: chat(i),
+                            adapter: adapter_of(i),
+                            params: SamplingParams {
+                                temperature: 0.0,
+                                max_tokens: tokens,
+                                ignore_eos: true,
+                                ..Default::default()
+                            },
+                        };
+                        let mut g = engine.generate(req).expect("request accepted");
+                        let (mut first, mut last, mut n) = (None, Instant::now(), 0usize);
+                        while let Some(ev) = g.events.blocking_recv() {
+                            match ev {
+                                Event::Token { .. } => {
+                                    let now = Instant::now();
+                                    first.get_or_insert(now);
+                                    last = now;
+                                    n += 1;
+                                }
+                                Event::Done { .. } => break,
+                                Event::Error(e) => panic!("generation failed: {e}"),
+                            }
+                        }
+                        let decode = first.map(|f| (last - f).as_secs_f64()).unwrap_or(0.0);
+                        out.push((
+                            n,
+                            if decode > 0.0 {
+                                (n - 1) as f64 / decode
+                            } else {
+                                0.0
+                            },
+                        ));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("client thread"))
+            .collect()
+    });
+    let wall = t0.elapsed().as_secs_f64();
+    let total: usize = results.iter().map(|r| r.0).sum();
+    Figures {
+        aggregate: total as f64 / wall,
+        per_client_decode: results.iter().map(|r| r.1).sum::<f64>() / results.len() as f64,
+    }
+}
+
+fn bench_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("bench")
+}
+
+fn node_dir() -> PathBuf {
+    let home = std::env::var_os("OPENLEDGER_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/openledger")
+        });
+    home.join("bench-node")
+}
+
+/// Installs node-llama-cpp (once) and copies the script next to it.
+fn prepare_llama() -> Option<PathBuf> {
+    let dir = node_dir();
+    std::fs::create_dir_all(&dir).ok()?;
+    for f in ["package.json", "llama-bench.mjs"] {
+        std::fs::copy(bench_dir().join(f), dir.join(f)).ok()?;
+    }
+    if !dir.join("node_modules/node-llama-cpp").is_dir() {
+        eprintln!("installing node-llama-cpp@3.22 into {}", dir.display());
+        let ok = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("npm install failed: skipping llama.cpp");
+            return None;
+        }
+    }
+    Some(dir.join("llama-bench.mjs"))
+}
+
+fn run_llama(script: &Path, model: &Path, clients: usize, tokens: usize) -> Option<Figures> {
+    let out = Command::new("node")
+        .arg(script)
+        .args(["--model", &model.display().to_string()])
+        .args([
+            "--sequences",
+            &clients.to_string(),
+            "--tokens",
+            &tokens.to_string(),
+            "--threads",
+            "2",
+        ])
+        .args(["--prompt", PROMPT])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "llama.cpp run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().rev().find(|l| l.starts_with('{'))?;
+    let field = |k: &str| -> Option<f64> {
+        let i = line.find(&format!("\"{k}\":"))? + k.len() + 3;
+        line[i..].split([',', '}']).next()?.trim().parse().ok()
+    };
+    Some(Figures {
+        aggregate: field("aggregate_tps")?,
+        per_client_decode: field("per_sequence_decode_tps")?,
+    })
+}
+
+/// Random-ish adapters (rank 8 on q and v of every layer), reproducible from their index.
+fn make_adapters(dir: &Path, n: usize, cfg: &openledger_engine::LlamaConfig) {
+    for k in 0..n {
+        let mut state = 0x5eed_u64 + k as u64;
+        let mut rnd = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.02
+        };
+        let r = 8;
+        let mut tensors = Vec::new();
+        for layer in 0..cfg.n_layer {
+            for target in [Target::Q, Target::V] {
+                let (i, o) = (cfg.in_dim(target), cfg.out_dim(target));
+                tensors.push(AdapterTensor {
+                    layer,
+                    target,
+                    a: (0..r * i).map(|_| rnd()).collect(),
+                    b: (0..o * r).map(|_| rnd()).collect(),
+                    shape: (r, i, o),
+                });
+            }
+        }
+        let bytes = write_adapter(16.0, &tensors).expect("adapter serializes");
+        std::fs::write(dir.join(format!("bench-{k:02}.safetensors")), bytes)
+            .expect("write adapter");
+    }
+}
+
+/// Milliseconds per forward step by weight format and batch size (formats interleaved).
+fn micro(model: &Path) {
+    use openledger_engine::Llama;
+    use openledger_engine::model::StepRow;
+    let formats = [WeightFormat::Gguf, WeightFormat::Q8_0, WeightFormat::F32];
+    let models: Vec<Llama> = formats
+        .iter()
+        .map(|f| Llama::load(model, *f, &openledger_engine::Device::Cpu).expect("model"))
+        .collect();
+    let prompt: Vec<u32> = (0..32).map(|i| 1000 + i * 7).collect();
+    println!("\n## Forward step, ms (decode: one token per sequence after a 32-token prompt)\n");
+    println!(
+        "| rows | {} |",
+        formats.map(|f| format!("{f:?}")).join(" | ")
+    );
+    println!("|---|---|---|---|");
+    for rows in [1usize, 2, 4, 8, 16] {
+        let mut ms = vec![0f64; formats.len()];
+        for round in 0..3 {
+            for (fi, m) in models.iter().enumerate() {
+                let mut states: Vec<_> = (0..rows).map(|_| m.new_state()).collect();
+                {
+                    let mut step: Vec<StepRow<'_>> = states
+                        .iter_mut()
+                        .map(|st| StepRow {
+                            tokens: &prompt,
+                            state: st,
+                            adapter: None,
+                        })
+                        .collect();
+                    m.forward(&mut step).expect("prefill");
+                }
+                let tok = [42u32];
+                let t0 = Instant::now();
+                let n = 8;
+                for _ in 0..n {
+                    let mut step: Vec<StepRow<'_>> = states
+                        .iter_mut()
+                        .map(|st| StepRow {
+                            tokens: &tok,
+                            state: st,
+                            adapter: None,
+                        })
+                        .collect();
+                    m.forward(&mut step).expect("decode");
+                }
+                if round > 0 {
+                    ms[fi] += t0.elapsed().as_secs_f64() * 1000.0 / n as f64 / 2.0;
+                }
+            }
+        }
+        println!(
+            "| {rows} | {} |",
+            ms.iter()
+                .map(|v| format!("{v:.1}"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+    }
+    for (fi, m) in models.iter().enumerate() {
+        let long: Vec<u32> = (0..256).map(|i| 500 + i).collect();
+        let mut st = m.new_state();
+        let t0 = Instant::now();
+        m.forward(&mut [StepRow {
+            tokens: &long,
+            state: &mut st,
+            adapter: None,
+        }])
+        .expect("prefill");
+        println!(
+            "prefill 256 tokens, {:?}: {:.0} ms",
+            formats[fi],
+            t0.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+}
+
+fn main() {
+    let args = parse_args();
+    let base = EngineConfig {
+        weight_format: args.format,
+        ..Default::default()
+    };
+    let model = base.model_path.clone();
+    assert!(
+        model.is_file(),
+        "model {} missing: run scripts/fetch-model.sh",
+        model.display()
+    );
+    println!("model: {}", model.display());
+    println!(
+        "machine: {} CPUs visible; {} generated tokens per request, greedy",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        args.tokens
+    );
+
+    if args.micro {
+        micro(&model);
+        return;
+    }
+    if args.formats {
+        println!("\n## Weight formats (ours only)\n");
+        println!("| format | single-stream decode tok/s | aggregate tok/s, 8 clients |");
+        println!("|---|---|---|");
+        for fmt in [WeightFormat::Gguf, WeightFormat::Q8_0, WeightFormat::F32] {
+            let e = Engine::start(EngineConfig {
+                weight_format: fmt,
+                ..base.clone()
+            })
+            .expect("engine");
+            let _ = run_ours(&e, 1, 1, 16, &|_| None); // warm-up
+            let one = run_ours(&e, 1, 1, args.tokens, &|_| None);
+            let eight = run_ours(&e, 8, 8, args.tokens, &|_| None);
+            println!(
+                "| {fmt:?} | {:.1} | {:.1} |",
+                one.per_client_decode, eight.aggregate
+            );
+        }
+    }
+
+    let engine = Engine::start(base.clone()).expect("engine");
+    let _ = run_ours(&engine, 1, 1, 16, &|_| None); // warm-up
+    let llama = if args.llama { prepare_llama() } else { None };
+
+    let clients = [1usize, 4, 8];
+    let mut ours: Vec<Vec<Figures>> = vec![Vec::new(); clients.len()];
+    let mut theirs: Vec<Vec<Figures>> = vec![Vec::new(); clients.len()];
+    for round in 0..args.rounds {
+        for (ci, &c) in clients.iter().enumerate() {
+            // Alternate which side goes first so drift in machine load hits both.
+            let ours_first = (round + ci) % 2 == 0;
+            let mut run_l = || {
+                if let Some(s) = &llama
+                    && let Some(f) = run_llama(s, &model, c, args.tokens)
+                {
+                    theirs[ci].push(f);
+                }
+            };
+            if !ours_first {
+                run_l();
+            }
+            ours[ci].push(run_ours(&engine, c, c, args.tokens, &|_| None));
+            if ours_first {
+                run_l();
+            }
+            eprintln!(
+                "round {round} clients {c}: ours {:?} llama.cpp {:?}",
+                ours[ci].last(),
+                theirs[ci].last()
+            );
+        }
+    }
+    let mean = |v: &[Figures], f: fn(&Figures) -> f64| {
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            v.iter().map(f).sum::<f64>() / v.len() as f64
+        }
+    };
+    println!(
+        "\n## Decode throughput vs llama.cpp (mean of {} alternating rounds)\n",
+        args.rounds
+    );
+    println!(
+        "| clients | ours aggregate tok/s | llama.cpp aggregate tok/s | ratio | ours per-client decode tok/s | llama.cpp per-sequence decode tok/s | ratio |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for (ci, &c) in clients.iter().enumerate() {
+        let (oa, la) = (
+            mean(&ours[ci], |f| f.aggregate),
+            mean(&theirs[ci], |f| f.aggregate),
+        );
+        let (od, ld) = (
+            mean(&ours[ci], |f| f.per_client_decode),
+            mean(&theirs[ci], |f| f.per_client_decode),
+        );
+        println!(
+            "| {c} | {oa:.1} | {la:.1} | {:.2}x | {od:.1} | {ld:.1} | {:.2}x |",
+            oa / la,
+            od / ld
+        );
+    }
+
+    // Many adapters: 8 clients, 48 requests of `tokens/2` tokens each.
+    let dir =
+        std::env::temp_dir().join(format!("openledger-bench-adapters-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("adapter dir");
+    make_adapters(&dir, 50, engine.model_config());
+    let engine = Engine::start(EngineConfig {
+        adapter_dir: Some(dir.clone()),
+        ..base
+    })
+    .expect("engine");
+    let _ = run_ours(&engine, 1, 1, 8, &|_| Some("bench-00".into())); // warm-up
+    let (requests, tokens) = (50usize, (args.tokens / 2).max(8));
+    let mut none = Vec::new();
+    let mut one = Vec::new();
+    let mut fifty = Vec::new();
+    for _ in 0..args.rounds {
+        none.push(run_ours(&engine, 8, requests, tokens, &|_| None));
+        one.push(run_ours(&engine, 8, requests, tokens, &|_| {
+            Some("bench-00".into())
+        }));
+        fifty.push(run_ours(&engine, 8, requests, tokens, &|i| {
+            Some(format!("bench-{:02}", i % 50))
+        }));
+    }
+    let (n, o, f) = (
+        mean(&none, |f| f.aggregate),
+        mean(&one, |f| f.aggregate),
+        mean(&fifty, |f| f.aggregate),
+    );
+    let stats = engine.adapters().stats();
+    println!(
+        "\n## Many LoRA adapters (rank 8 on q and v of all layers; 8 clients, {requests} requests x {tokens} tokens)\n"
+    );
+    println!("| mix | aggregate tok/s | vs one adapter |");
+    println!("|---|---|---|");
+    println!("| base, no adapter | {n:.1} | {:.2}x |", n / o);
+    println!("| one adapter | {o:.1} | 1.00x |");
+    println!("| 50 distinct adapters | {f:.1} | {:.2}x |", f / o);
+    println!(
+        "\nadapter cache: {} hits, {} misses, {} evictions",
+        stats.hits(),
+        stats.misses(),
+        stats.evictions()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

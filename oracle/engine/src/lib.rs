@@ -1,0 +1,144 @@
+//! The OpenLedger oracle's inference engine.
+//!
+//! **What it is for:** running a real quantized Llama-family GGUF model (the default is
+//! SmolLM2-135M-Instruct Q4_1) on candle, CPU by default and CUDA with the `cuda` feature;
+//! sampling (temperature, top-p, max tokens, stop sequences, seed) with deterministic output
+//! for a fixed seed; the model's ChatML chat template; streaming tokens; **continuous
+//! batching** (requests join and leave a running decode batch at step boundaries, a slow
+//! consumer never stalls the others); and **many LoRA adapters on one base** (OpenLoRA:
+//! adapters are safetensors files addressed by SHA-256, applied at run time per batch row,
+//! never merged, cached in an LRU with pinning).
+//!
+//! **What it is not for:** HTTP, billing or receipts (see `openledger-oracle`), tokenizing
+//! (`openledger-tokenizer` is the single tokenizer, so billing counts match the model), or
+//! training adapters.
+//!
+//! # Building with CUDA
+//! `cargo build -p openledger-engine --features cuda` forwards to candle's `cuda` feature.
+//! It needs `nvcc` on `PATH` at build time (and `CUDA_COMPUTE_CAP`, e.g. `90` for H100, when
+//! no GPU is visible during the build). Without a system CUDA toolkit, the PyPI wheels
+//! `nvidia-cuda-nvcc`, `nvidia-cuda-runtime` and `nvidia-cublas` (CUDA 13) provide one: put
+//! their `bin/` on `PATH` and their `lib/` on `LD_LIBRARY_PATH`. A full build takes 7+ minutes.
+//! Select the device with [`EngineConfig::device`] (`cuda:0`).
+//!
+//! # Example
+//! ```no_run
+//! # fn main() -> openledger_engine::Result<()> {
+//! use openledger_engine::{Engine, EngineConfig, GenerateRequest, Prompt, SamplingParams};
+//! let engine = Engine::start(EngineConfig::default())?;
+//! let out = engine.generate_blocking(GenerateRequest {
+//!     prompt: Prompt::Text("The capital of France is".into()),
+//!     adapter: None,
+//!     params: SamplingParams { temperature: 0.0, max_tokens: 8, ..Default::default() },
+//! })?;
+//! println!("{} ({} tokens)", out.text, out.usage.completion_tokens);
+//! # Ok(()) }
+//! ```
+
+mod chat;
+mod engine;
+pub mod lora;
+pub mod metrics;
+pub mod model;
+pub mod sampling;
+
+use std::path::PathBuf;
+
+pub use candle_core::Device;
+pub use chat::{ChatMessage, render_chatml};
+pub use engine::{
+    Completion, DEFAULT_MODEL_FILE, Engine, EngineConfig, Event, FinishReason, GenerateRequest,
+    Generation, Prompt, Usage,
+};
+pub use lora::{AdapterStore, LoraAdapter, Target};
+pub use model::{Llama, LlamaConfig, WeightFormat};
+/// The libtorch backend for TorchScript models exported from PyTorch (`tch` feature).
+#[cfg(feature = "tch")]
+pub use openledger_engine_tch as tch;
+pub use sampling::SamplingParams;
+
+/// Errors of the inference engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The model file could not be opened. Run `scripts/fetch-model.sh` (or set
+    /// `OPENLEDGER_MODEL_DIR`) so the GGUF file exists.
+    #[error(
+        "cannot open model file {path}: {source}; run scripts/fetch-model.sh or set OPENLEDGER_MODEL_DIR"
+    )]
+    ModelFile {
+        /// The path that was tried.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The model file is not a supported GGUF Llama model.
+    #[error("unsupported or corrupt model: {reason}")]
+    ModelFormat {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The tokenizer could not be rebuilt from the GGUF metadata.
+    #[error("tokenizer: {0}")]
+    Tokenizer(#[from] openledger_tokenizer::Error),
+    /// A tensor operation failed (a bug or an out-of-memory condition).
+    #[error("tensor operation failed: {0}")]
+    Tensor(#[from] candle_core::Error),
+    /// The request is invalid (parameter out of range, empty prompt, ...).
+    #[error("invalid request: {reason}")]
+    InvalidRequest {
+        /// Which parameter and why.
+        reason: String,
+    },
+    /// The prompt (plus what is already generated) does not fit in the context window.
+    #[error(
+        "the prompt has {tokens} tokens but the model's context window is {limit} tokens; shorten the prompt"
+    )]
+    ContextOverflow {
+        /// Tokens needed.
+        tokens: usize,
+        /// Context window of the model.
+        limit: usize,
+    },
+    /// No adapter with this name or content id is known.
+    #[error("unknown adapter {adapter:?}; GET /v1/models lists the available ones")]
+    UnknownAdapter {
+        /// The name or id asked for.
+        adapter: String,
+    },
+    /// An adapter file could not be read.
+    #[error("cannot read adapter file {path}: {source}")]
+    AdapterFile {
+        /// File or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// An adapter file is malformed or does not fit the base model.
+    #[error("adapter {adapter}: {reason}")]
+    AdapterFormat {
+        /// Adapter name.
+        adapter: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The request queue is full; retry later.
+    #[error("the engine is at capacity ({queued} requests waiting); retry later")]
+    Overloaded {
+        /// Requests already waiting.
+        queued: usize,
+    },
+    /// The engine's scheduler thread has stopped (after a fatal error); restart the server.
+    #[error("the inference engine has stopped; see the logs and restart")]
+    Stopped,
+    /// A configuration value is invalid.
+    #[error("invalid config {field}: {reason}")]
+    InvalidConfig {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,49 @@
+//! Engine integration tests on the real SmolLM2-135M-Instruct Q4_1 model.
+//!
+//! Needs the model file: `scripts/fetch-model.sh` puts it in `$OPENLEDGER_MODEL_DIR`
+//! (default `~/.cache/openledger/models`); the workspace test command runs it first. The tests
+//! fail (not skip) when it is missing.
+
+mod adapters;
+mod generation;
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use openledger_engine::{Engine, EngineConfig, GenerateRequest, Prompt, SamplingParams};
+
+/// Path of the real model; panics with the fix when it is missing.
+pub fn model_path() -> PathBuf {
+    let path = EngineConfig::default().model_path;
+    assert!(
+        path.is_file(),
+        "model file {} is missing: run scripts/fetch-model.sh (or set OPENLEDGER_MODEL_DIR)",
+        path.display()
+    );
+    path
+}
+
+/// One engine shared by the generation tests (loading takes a moment in debug builds).
+pub fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        Engine::start(EngineConfig {
+            model_path: model_path(),
+            ..Default::default()
+        })
+        .expect("engine starts")
+    })
+}
+
+/// A greedy request for `max_tokens` tokens.
+pub fn greedy(prompt: &str, max_tokens: usize) -> GenerateRequest {
+    GenerateRequest {
+        prompt: Prompt::Text(prompt.into()),
+        adapter: None,
+        params: SamplingParams {
+            temperature: 0.0,
+            max_tokens,
+            ..Default::default()
+        },
+    }
+}

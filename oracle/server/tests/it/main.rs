@@ -1,0 +1,47 @@
+//! HTTP tests of the oracle server with the real SmolLM2-135M-Instruct model.
+//!
+//! Needs the model file (`scripts/fetch-model.sh`, run by the workspace test command); the
+//! tests fail, not skip, when it is missing. Each test talks to a server on a free local port.
+
+mod api;
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+
+use openledger_oracle::{Config, Server};
+
+/// Config for a test server: free port, the real model.
+pub fn test_config() -> Config {
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        max_tokens_limit: 64,
+        ..Config::default()
+    };
+    assert!(
+        config.model_path.is_file(),
+        "model file {} is missing: run scripts/fetch-model.sh (or set OPENLEDGER_MODEL_DIR)",
+        config.model_path.display()
+    );
+    config
+}
+
+/// A server shared by the tests of this binary, running on its own runtime thread.
+pub fn shared_server() -> SocketAddr {
+    static ADDR: OnceLock<SocketAddr> = OnceLock::new();
+    *ADDR.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let server = Server::bind(test_config()).await.expect("server starts");
+                tx.send(server.local_addr()).unwrap();
+                server.run_until(std::future::pending()).await.unwrap();
+            });
+        });
+        rx.recv().expect("server address")
+    })
+}
