@@ -141,9 +141,14 @@ impl SignerOpts {
     }
 }
 
-/// Deployment parameters shared by `deploy` and `devnet`.
+/// Deployment parameters shared by `deploy` and `devnet`: defaults < `--deploy-config` TOML
+/// (see `openledger_chain::deploy::DeployConfig`) < these flags.
 #[derive(Debug, Args)]
 struct SuiteOpts {
+    /// TOML file with deployment parameters: supply, minStake, unstakeCooldown,
+    /// withdrawalDelay, split, and the addresses below.
+    #[arg(long, env = "OPENLEDGER_DEPLOY_CONFIG")]
+    deploy_config: Option<PathBuf>,
     /// Governance (admin role) address; defaults to the deployer.
     #[arg(long, env = "OPENLEDGER_GOVERNANCE")]
     governance: Option<Address>,
@@ -159,13 +164,15 @@ struct SuiteOpts {
 }
 
 impl SuiteOpts {
-    fn config(&self) -> DeployConfig {
-        DeployConfig {
-            governance: self.governance,
-            treasury: self.treasury,
-            distribution: self.distribution,
-            ..DeployConfig::default()
-        }
+    fn config(&self) -> Result<DeployConfig> {
+        let mut c = match &self.deploy_config {
+            Some(path) => DeployConfig::from_toml_file(path)?,
+            None => DeployConfig::default(),
+        };
+        c.governance = self.governance.or(c.governance);
+        c.treasury = self.treasury.or(c.treasury);
+        c.distribution = self.distribution.or(c.distribution);
+        Ok(c)
     }
 }
 
@@ -221,7 +228,7 @@ async fn deploy(args: DeployArgs) -> Result<()> {
         .connect(&args.rpc.rpc_url)
         .await
         .with_context(|| format!("cannot reach {}", args.rpc.rpc_url))?;
-    let deployment = deploy_suite(&provider, from, &args.suite.config()).await?;
+    let deployment = deploy_suite(&provider, from, &args.suite.config()?).await?;
     write_manifest(&args.suite.out, &deployment)?;
     print_deployment(&deployment, &args.suite.out);
     Ok(())
@@ -232,7 +239,7 @@ async fn devnet(args: DevnetArgs) -> Result<()> {
     let signer: PrivateKeySigner = anvil.keys()[0].clone().into();
     let from = signer.address();
     let provider = ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(anvil.endpoint_url());
-    let deployment = deploy_suite(&provider, from, &args.suite.config()).await?;
+    let deployment = deploy_suite(&provider, from, &args.suite.config()?).await?;
     write_manifest(&args.suite.out, &deployment)?;
     print_deployment(&deployment, &args.suite.out);
     let balance = provider.get_balance(from).await?;

@@ -15,9 +15,13 @@ fn deploy_writes_a_manifest_readers_accept() {
     let manifest = dir.path().join("deployment.json");
     let key = alloy::hex::encode_prefixed(anvil.keys()[1].to_bytes());
     let treasury = anvil.addresses()[2];
+    let config = dir.path().join("deploy.toml");
+    std::fs::write(&config, "minStake = \"7\"\nwithdrawalDelay = 60\n").unwrap();
     let out = openledger()
         .args(["deploy", "--rpc-url", &anvil.endpoint(), "--treasury", &treasury.to_string(), "--out"])
         .arg(&manifest)
+        .arg("--deploy-config")
+        .arg(&config)
         .env("OPENLEDGER_PRIVATE_KEY", &key)
         .output()
         .unwrap();
@@ -30,6 +34,18 @@ fn deploy_writes_a_manifest_readers_accept() {
     assert_eq!(d.deployer, anvil.addresses()[1]);
     assert_eq!((d.governance, d.treasury), (anvil.addresses()[1], treasury));
     assert!(stdout.contains(&d.contracts.settlement.to_string()));
+
+    // The TOML parameters reached the chain.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        use alloy::providers::ProviderBuilder;
+        use openledger_primitives::bindings::{OperatorRegistry, Settlement};
+        let provider = ProviderBuilder::new().connect_http(anvil.endpoint_url());
+        let min = OperatorRegistry::new(d.contracts.operators, &provider).minStake().call().await.unwrap();
+        assert_eq!(min, alloy::primitives::U256::from(7));
+        let delay = Settlement::new(d.contracts.settlement, &provider).withdrawalDelay().call().await.unwrap();
+        assert_eq!(delay, 60);
+    });
 }
 
 #[test]
