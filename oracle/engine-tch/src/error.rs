@@ -60,3 +60,12 @@ pub enum Error {
 
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<openledger_sampling::Error> for Error {
+    fn from(e: openledger_sampling::Error) -> Self {
+        match e {
+            openledger_sampling::Error::InvalidParams { reason } => Error::InvalidParams { reason },
+            openledger_sampling::Error::InvalidLogits { len } => Error::InvalidLogits { len },
+        }
+    }
+}

@@ -76,12 +76,12 @@ mod cuda_link;
 mod error;
 #[cfg(feature = "tch")]
 mod model;
-pub mod sampling;
+pub use openledger_sampling as sampling;
 
 pub use error::{Error, Result};
 #[cfg(feature = "tch")]
 pub use model::{Logits, TchModel};
-pub use sampling::{Sampler, SamplingParams};
+pub use openledger_sampling::{Sampler, SamplingParams};
 
 #[cfg(feature = "tch")]
 pub use tch;

@@ -654,7 +654,7 @@ impl Worker {
         let context = self.model.config().context_len;
         for (&i, logits) in runnable.iter().zip(logits) {
             let s = &mut self.active[i];
-            let tok = s.sampler.sample(&logits);
+            let tok = s.sampler.sample(&logits)?;
             s.generated.push(tok);
             s.feed.clear();
             s.feed.push(tok);

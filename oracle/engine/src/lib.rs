@@ -40,7 +40,7 @@ mod engine;
 pub mod lora;
 pub mod metrics;
 pub mod model;
-pub mod sampling;
+pub use openledger_sampling as sampling;
 
 use std::path::PathBuf;
 
@@ -83,6 +83,9 @@ pub enum Error {
     /// A tensor operation failed (a bug or an out-of-memory condition).
     #[error("tensor operation failed: {0}")]
     Tensor(#[from] candle_core::Error),
+    /// The model produced a row of logits with nothing to sample from (a broken model).
+    #[error(transparent)]
+    Sampling(openledger_sampling::Error),
     /// The request is invalid (parameter out of range, empty prompt, ...).
     #[error("invalid request: {reason}")]
     InvalidRequest {
@@ -142,3 +145,14 @@ pub enum Error {
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<openledger_sampling::Error> for Error {
+    /// Out-of-range parameters are the caller's mistake ([`Error::InvalidRequest`]); anything
+    /// else is the model's ([`Error::Sampling`]).
+    fn from(e: openledger_sampling::Error) -> Self {
+        match e {
+            openledger_sampling::Error::InvalidParams { reason } => Error::InvalidRequest { reason },
+            other => Error::Sampling(other),
+        }
+    }
+}

@@ -289,7 +289,7 @@ fn prepare(state: &AppState, c: Common, default_max: usize) -> Result<Prepared, 
         let param = ["temperature", "top_p", "max_tokens", "stop"]
             .into_iter()
             .find(|p| e.to_string().contains(p));
-        let mut err = ApiError::from(e);
+        let mut err = ApiError::from(EngineError::from(e));
         err.param = param;
         err
     })?;

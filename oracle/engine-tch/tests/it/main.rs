@@ -226,6 +226,7 @@ fn same_seed_gives_the_same_sample_and_another_seed_differs() {
         top_p: 0.95,
         max_tokens: 10,
         seed,
+        ..Default::default()
     };
     let a = model.generate(PROMPT, &params(42)).unwrap();
     let b = model.generate(PROMPT, &params(42)).unwrap();

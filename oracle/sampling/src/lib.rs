@@ -1,11 +1,31 @@
-//! Token sampling: greedy, or temperature + nucleus (top-p) with a seeded RNG.
+//! Token sampling shared by every inference backend (the candle engine and the libtorch
+//! backend), so the same request parameters pick the same tokens everywhere: greedy (argmax,
+//! lowest id among equals, NaN never wins), or temperature + nucleus (top-p) with a SplitMix64
+//! generator seeded by the request; the nucleus is cut at the first token whose cumulative
+//! mass reaches `top_p`, ties broken by token id.
 //!
-//! Pure Rust on a row of logits, so it builds and is tested without libtorch. It follows the
-//! same rules as the candle engine's sampler (SplitMix64 seeded by the request, nucleus cut
-//! at the first token whose cumulative mass reaches `top_p`, ties by token id), so the two
-//! backends treat the same parameters alike.
+//! Not for: stop sequences or end-of-sequence handling (the engines apply
+//! [`SamplingParams::stop`] and [`SamplingParams::ignore_eos`] to decoded text and tokens).
 
-use crate::{Error, Result};
+/// Errors of sampling.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    /// A parameter is out of range; the reason names it.
+    #[error("invalid sampling parameters: {reason}")]
+    InvalidParams {
+        /// Which parameter and why.
+        reason: String,
+    },
+    /// A row of logits was empty or held no finite value (a broken model).
+    #[error("the model returned no finite logit in a row of {len}")]
+    InvalidLogits {
+        /// Length of the row.
+        len: usize,
+    },
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Sampling parameters of one request.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,45 +36,41 @@ pub struct SamplingParams {
     pub top_p: f32,
     /// Maximum number of tokens to generate (at least 1). Default `16`.
     pub max_tokens: usize,
+    /// Generation stops when the text ends with one of these (the stop text is not
+    /// returned). Up to 4 non-empty strings.
+    pub stop: Vec<String>,
     /// RNG seed: the same seed, prompt and parameters give the same tokens. Default `0`.
     pub seed: u64,
+    /// Keep going past end-of-sequence tokens until `max_tokens` (for benchmarks).
+    pub ignore_eos: bool,
 }
 
 impl Default for SamplingParams {
     fn default() -> Self {
-        Self {
-            temperature: 1.0,
-            top_p: 1.0,
-            max_tokens: 16,
-            seed: 0,
-        }
+        Self { temperature: 1.0, top_p: 1.0, max_tokens: 16, stop: Vec::new(), seed: 0, ignore_eos: false }
     }
 }
 
 impl SamplingParams {
     /// Greedy decoding (temperature 0) of up to `max_tokens` tokens.
     pub fn greedy(max_tokens: usize) -> Self {
-        Self {
-            temperature: 0.0,
-            max_tokens,
-            ..Self::default()
-        }
+        Self { temperature: 0.0, max_tokens, ..Self::default() }
     }
 
     /// Checks the ranges; the error names the parameter.
     pub fn validate(&self) -> Result<()> {
         let bad = |reason: String| Err(Error::InvalidParams { reason });
         if !(0.0..=2.0).contains(&self.temperature) {
-            return bad(format!(
-                "temperature must be between 0 and 2, got {}",
-                self.temperature
-            ));
+            return bad(format!("temperature must be between 0 and 2, got {}", self.temperature));
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
             return bad(format!("top_p must be in (0, 1], got {}", self.top_p));
         }
         if self.max_tokens == 0 {
             return bad("max_tokens must be at least 1".into());
+        }
+        if self.stop.len() > 4 || self.stop.iter().any(|s| s.is_empty()) {
+            return bad("stop takes up to 4 non-empty strings".into());
         }
         Ok(())
     }
@@ -174,12 +190,7 @@ mod tests {
     use super::*;
 
     fn params(temperature: f32, top_p: f32, seed: u64) -> SamplingParams {
-        SamplingParams {
-            temperature,
-            top_p,
-            max_tokens: 1,
-            seed,
-        }
+        SamplingParams { temperature, top_p, max_tokens: 1, seed, ..Default::default() }
     }
 
     #[test]
@@ -240,6 +251,7 @@ mod tests {
             })
             .contains("max_tokens")
         );
+        assert!(err(SamplingParams { stop: vec![String::new()], ..Default::default() }).contains("stop"));
         SamplingParams::default().validate().unwrap();
     }
 }
