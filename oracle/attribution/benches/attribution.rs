@@ -371,11 +371,7 @@ fn parse_size(s: &str) -> usize {
 }
 
 fn model_path() -> PathBuf {
-    let dir = std::env::var_os("OPENLEDGER_MODEL_DIR").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/openledger/models"),
-        PathBuf::from,
-    );
-    dir.join("SmolLM2-135M-Instruct.Q4_1.gguf")
+    openledger_tokenizer::default_model_path()
 }
 
 fn main() {

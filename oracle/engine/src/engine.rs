@@ -27,9 +27,6 @@ use crate::model::{Llama, LlamaConfig, SeqState, StepRow, WeightFormat};
 use crate::sampling::{Sampler, SamplingParams};
 use crate::{Error, Result};
 
-/// File name of the default model inside the model directory.
-pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-
 /// Engine settings.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -59,22 +56,10 @@ pub struct EngineConfig {
     pub stream_buffer: usize,
 }
 
-/// The default model directory: `$OPENLEDGER_MODEL_DIR`, else `~/.cache/openledger/models`.
-pub fn default_model_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("OPENLEDGER_MODEL_DIR") {
-        return PathBuf::from(d);
-    }
-    let home = std::env::var_os("OPENLEDGER_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/openledger")))
-        .unwrap_or_else(|| PathBuf::from(".openledger"));
-    home.join("models")
-}
-
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
-            model_path: default_model_dir().join(DEFAULT_MODEL_FILE),
+            model_path: openledger_tokenizer::default_model_path(),
             model_name: "smollm2-135m".into(),
             device: "cpu".into(),
             weight_format: WeightFormat::default(),
@@ -208,29 +193,40 @@ pub struct Completion {
 impl Generation {
     /// Waits for the whole generation.
     pub async fn collect(mut self) -> Result<Completion> {
-        let mut text = String::new();
-        let mut tokens = Vec::new();
+        let mut acc = Collected::default();
         while let Some(ev) = self.events.recv().await {
-            match ev {
-                Event::Token { id, text: t } => {
-                    tokens.push(id);
-                    text.push_str(&t);
-                }
-                Event::Done {
-                    finish_reason,
-                    usage,
-                } => {
-                    return Ok(Completion {
-                        text,
-                        tokens,
-                        finish_reason,
-                        usage,
-                    });
-                }
-                Event::Error(e) => return Err(Error::InvalidRequest { reason: e }),
+            if let Some(done) = acc.push(ev) {
+                return done;
             }
         }
         Err(Error::Stopped)
+    }
+}
+
+/// Text and tokens gathered from a generation's events until it finishes.
+#[derive(Default)]
+struct Collected {
+    text: String,
+    tokens: Vec<u32>,
+}
+
+impl Collected {
+    /// Takes one event; returns the outcome once the generation has ended.
+    fn push(&mut self, ev: Event) -> Option<Result<Completion>> {
+        match ev {
+            Event::Token { id, text } => {
+                self.tokens.push(id);
+                self.text.push_str(&text);
+                None
+            }
+            Event::Done { finish_reason, usage } => Some(Ok(Completion {
+                text: std::mem::take(&mut self.text),
+                tokens: std::mem::take(&mut self.tokens),
+                finish_reason,
+                usage,
+            })),
+            Event::Error(e) => Some(Err(Error::InvalidRequest { reason: e })),
+        }
     }
 }
 
@@ -446,26 +442,10 @@ impl Engine {
     /// inside an async runtime).
     pub fn generate_blocking(&self, req: GenerateRequest) -> Result<Completion> {
         let mut g = self.generate(req)?;
-        let mut text = String::new();
-        let mut tokens = Vec::new();
+        let mut acc = Collected::default();
         while let Some(ev) = g.events.blocking_recv() {
-            match ev {
-                Event::Token { id, text: t } => {
-                    tokens.push(id);
-                    text.push_str(&t);
-                }
-                Event::Done {
-                    finish_reason,
-                    usage,
-                } => {
-                    return Ok(Completion {
-                        text,
-                        tokens,
-                        finish_reason,
-                        usage,
-                    });
-                }
-                Event::Error(e) => return Err(Error::InvalidRequest { reason: e }),
+            if let Some(done) = acc.push(ev) {
+                return done;
             }
         }
         Err(Error::Stopped)

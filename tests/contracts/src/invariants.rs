@@ -185,26 +185,7 @@ async fn settle<C: Chain>(
     for &(u, amount, over) in charges {
         by_user.insert(u, (amount, over));
     }
-    let mut expected_error = None;
-    let mut list: Vec<(Address, U256, bool)> =
-        by_user.iter().map(|(&u, &(amount, over))| (users[u].address(), U256::from(amount), over)).collect();
-    list.sort_by_key(|(addr, _, _)| *addr);
-    // The contract checks users in address order: the first failing one decides the error.
-    if m.slashed {
-        expected_error = Some(Settlement::OperatorNotActive::SELECTOR);
-    } else {
-        for (addr, amount, over) in &list {
-            if *over {
-                expected_error = Some(Settlement::CapExceeded::SELECTOR);
-                break;
-            }
-            if m.deposits[addr] < *amount {
-                expected_error = Some(Settlement::InsufficientBalance::SELECTOR);
-                break;
-            }
-        }
-    }
-    let charge_list: Vec<Charge> = by_user
+    let mut charge_list: Vec<Charge> = by_user
         .iter()
         .map(|(&u, &(amount, over))| {
             let user = users[u].clone();
@@ -214,6 +195,22 @@ async fn settle<C: Chain>(
             Charge { user, model: U256::from(MODEL), amount, cap }
         })
         .collect();
+    // The contract checks users in address order: the first failing one decides the error.
+    charge_list.sort_by_key(|c| c.user.address());
+    let expected_error = if m.slashed {
+        Some(Settlement::OperatorNotActive::SELECTOR)
+    } else {
+        charge_list.iter().find_map(|c| {
+            let spent = m.spent.get(&c.user.address()).copied().unwrap_or_default();
+            if spent + c.amount > c.cap {
+                Some(Settlement::CapExceeded::SELECTOR)
+            } else if m.deposits[&c.user.address()] < c.amount {
+                Some(Settlement::InsufficientBalance::SELECTOR)
+            } else {
+                None
+            }
+        })
+    };
     let mut attribution = world_attribution();
     let d = U256::from(DATANET);
     let weights =

@@ -4,7 +4,7 @@
 //! (default `~/.cache/openledger/models`); `scripts/fetch-model.sh` installs it. The tests fail
 //! with that instruction when it is missing.
 
-use std::{path::PathBuf, sync::OnceLock};
+use std::sync::OnceLock;
 
 use openledger_attribution::{
     AttributionConfig, ContentHash, Contribution, Error, Index, SegmentBuilder, text,
@@ -14,14 +14,7 @@ use openledger_tokenizer::Tokenizer;
 fn tokenizer() -> &'static Tokenizer {
     static TOK: OnceLock<Tokenizer> = OnceLock::new();
     TOK.get_or_init(|| {
-        let dir = std::env::var_os("OPENLEDGER_MODEL_DIR").map_or_else(
-            || {
-                PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-                    .join(".cache/openledger/models")
-            },
-            PathBuf::from,
-        );
-        let path = dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
+        let path = openledger_tokenizer::default_model_path();
         assert!(
             path.is_file(),
             "model file {} is missing: run scripts/fetch-model.sh (or scripts/setup.sh) first",

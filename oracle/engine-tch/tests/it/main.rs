@@ -20,20 +20,13 @@ use std::{
 use openledger_engine_tch::{Error, FinishReason, SamplingParams, TchModel};
 use openledger_tokenizer::Tokenizer;
 
-const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 const PROMPT: &str = "<|im_start|>user\nWhat is 2 + 2?<|im_end|>\n";
 const STEPS: usize = 12;
 
 fn tokenizer() -> Tokenizer {
     static TOK: OnceLock<Tokenizer> = OnceLock::new();
     TOK.get_or_init(|| {
-        let dir = std::env::var_os("OPENLEDGER_MODEL_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
-                    .join(".cache/openledger/models")
-            });
-        let path = dir.join(MODEL_FILE);
+        let path = openledger_tokenizer::default_model_path();
         assert!(
             path.is_file(),
             "model file {} is missing: run scripts/fetch-model.sh (or scripts/setup.sh) first",

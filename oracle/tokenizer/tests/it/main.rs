@@ -8,16 +8,8 @@ use std::{path::PathBuf, sync::OnceLock};
 
 use openledger_tokenizer::Tokenizer;
 
-const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-
 fn model_path() -> PathBuf {
-    let dir = std::env::var_os("OPENLEDGER_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
-                .join(".cache/openledger/models")
-        });
-    let path = dir.join(MODEL_FILE);
+    let path = openledger_tokenizer::default_model_path();
     assert!(
         path.is_file(),
         "model file {} is missing: run scripts/fetch-model.sh (or scripts/setup.sh) first",
