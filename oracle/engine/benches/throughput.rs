@@ -250,10 +250,9 @@ fn make_adapters(dir: &Path, n: usize, cfg: &openledger_engine::LlamaConfig) {
 }
 
 /// Milliseconds per forward step by weight format and batch size (formats interleaved).
-fn micro(model: &Path) {
+fn micro(model: &Path, formats: &[WeightFormat]) {
     use openledger_engine::Llama;
     use openledger_engine::model::StepRow;
-    let formats = [WeightFormat::Gguf, WeightFormat::Q8_0, WeightFormat::F32];
     let models: Vec<Llama> = formats
         .iter()
         .map(|f| Llama::load(model, *f, &openledger_engine::Device::Cpu).expect("model"))
@@ -262,9 +261,13 @@ fn micro(model: &Path) {
     println!("\n## Forward step, ms (decode: one token per sequence after a 32-token prompt)\n");
     println!(
         "| rows | {} |",
-        formats.map(|f| format!("{f:?}")).join(" | ")
+        formats
+            .iter()
+            .map(|f| format!("{f:?}"))
+            .collect::<Vec<_>>()
+            .join(" | ")
     );
-    println!("|---|---|---|---|");
+    println!("|---|{}", "---|".repeat(formats.len()));
     for rows in [1usize, 2, 4, 8, 16] {
         let mut ms = vec![0f64; formats.len()];
         for round in 0..3 {
@@ -308,6 +311,58 @@ fn micro(model: &Path) {
                 .join(" | ")
         );
     }
+    println!(
+        "\n## Int8 kernel alone: one SmolLM2 layer's matmuls (q,k,v,o,gate,up,down) ×30 + lm_head\n"
+    );
+    println!("| rows | ms | GMAC/s |");
+    println!("|---|---|---|");
+    let shapes = [
+        (576usize, 576usize),
+        (192, 576),
+        (192, 576),
+        (576, 576),
+        (1536, 576),
+        (1536, 576),
+        (576, 1536),
+    ];
+    let mats: Vec<_> = shapes
+        .iter()
+        .map(|&(n, k)| {
+            let w: Vec<f32> = (0..n * k)
+                .map(|i| ((i * 7919) % 255) as f32 / 127.0 - 1.0)
+                .collect();
+            openledger_engine::int8::Int8Matrix::quantize(&w, n, k).expect("matrix")
+        })
+        .collect();
+    let head = {
+        let (n, k) = (49152, 576);
+        let w: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 7919) % 255) as f32 / 127.0 - 1.0)
+            .collect();
+        openledger_engine::int8::Int8Matrix::quantize(&w, n, k).expect("matrix")
+    };
+    for rows in [1usize, 4, 8, 16] {
+        let x: Vec<f32> = (0..rows * 1536)
+            .map(|i| ((i * 31) % 97) as f32 / 50.0 - 1.0)
+            .collect();
+        let t0 = Instant::now();
+        let reps = 5;
+        for _ in 0..reps {
+            for _ in 0..30 {
+                for w in &mats {
+                    std::hint::black_box(w.matmul(&x[..rows * w.cols()]).expect("matmul"));
+                }
+            }
+            std::hint::black_box(head.matmul(&x[..rows * 576]).expect("matmul"));
+        }
+        let secs = t0.elapsed().as_secs_f64() / reps as f64;
+        let macs: usize = 30 * shapes.iter().map(|(n, k)| n * k).sum::<usize>() + 49152 * 576;
+        println!(
+            "| {rows} | {:.1} | {:.1} |",
+            secs * 1000.0,
+            (macs * rows) as f64 / secs / 1e9
+        );
+    }
     for (fi, m) in models.iter().enumerate() {
         let long: Vec<u32> = (0..256).map(|i| 500 + i).collect();
         let mut st = m.new_state();
@@ -346,7 +401,12 @@ fn main() {
     );
 
     if args.micro {
-        micro(&model);
+        let formats: &[WeightFormat] = if args.formats {
+            &[WeightFormat::Gguf, WeightFormat::Q8_0, WeightFormat::F32]
+        } else {
+            &[args.format]
+        };
+        micro(&model, formats);
         return;
     }
     if args.formats {

@@ -219,7 +219,10 @@ impl Collected {
                 self.text.push_str(&text);
                 None
             }
-            Event::Done { finish_reason, usage } => Some(Ok(Completion {
+            Event::Done {
+                finish_reason,
+                usage,
+            } => Some(Ok(Completion {
                 text: std::mem::take(&mut self.text),
                 tokens: std::mem::take(&mut self.tokens),
                 finish_reason,

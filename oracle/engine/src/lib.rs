@@ -35,8 +35,10 @@
 //! # Ok(()) }
 //! ```
 
+mod attention;
 mod chat;
 mod engine;
+pub mod int8;
 pub mod lora;
 pub mod metrics;
 pub mod model;
@@ -48,8 +50,8 @@ use std::path::PathBuf;
 pub use candle_core::Device;
 pub use chat::{ChatMessage, render_chatml};
 pub use engine::{
-    Completion, Engine, EngineConfig, Event, FinishReason, GenerateRequest,
-    Generation, Prompt, Usage,
+    Completion, Engine, EngineConfig, Event, FinishReason, GenerateRequest, Generation, Prompt,
+    Usage,
 };
 pub use lora::{AdapterStore, LoraAdapter, Target};
 pub use model::{Llama, LlamaConfig, WeightFormat};
@@ -152,7 +154,9 @@ impl From<openledger_sampling::Error> for Error {
     /// else is the model's ([`Error::Sampling`]).
     fn from(e: openledger_sampling::Error) -> Self {
         match e {
-            openledger_sampling::Error::InvalidParams { reason } => Error::InvalidRequest { reason },
+            openledger_sampling::Error::InvalidParams { reason } => {
+                Error::InvalidRequest { reason }
+            }
             other => Error::Sampling(other),
         }
     }

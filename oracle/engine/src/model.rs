@@ -5,11 +5,12 @@
 //!
 //! - one call runs a *batch of sequences*, each with its own KV cache, position and adapter;
 //!   the token rows of all sequences go through every linear layer together, attention runs
-//!   per sequence;
+//!   per sequence (on the CPU in one parallel kernel over host KV
+//!   caches; elsewhere as candle ops);
 //! - every linear layer has a hook that adds `scale · B·(A·x)` for rows whose adapter targets
 //!   it, computed per row so a row's result never depends on which other rows share the batch;
-//! - the weights can stay as stored in the GGUF, or be re-quantized to Q8_0 (candle has AVX2
-//!   kernels for Q8_0 but only scalar code for Q4_1), or be dequantized to f32.
+//! - the weights can stay as stored in the GGUF, or be re-quantized to Q8_0 (the default; on
+//!   the CPU through [`crate::int8`]), or be dequantized to f32.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek};
@@ -19,6 +20,8 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{D, DType, Device, Module, Tensor};
 use candle_nn::kv_cache::KvCache;
 
+use crate::attention::{Attention, LayerKv, SeqRows};
+use crate::int8::Int8Matrix;
 use crate::lora::{LoraAdapter, Target};
 use crate::{Error, Result};
 
@@ -33,9 +36,11 @@ pub enum WeightFormat {
     /// Exactly as stored in the GGUF file (for SmolLM2: Q4_1, which candle runs with scalar
     /// code: measured 18 tok/s single-stream vs 75 for Q8_0).
     Gguf,
-    /// Re-quantized to Q8_0 at load (candle has AVX2 kernels for it; about 1.6× the Q4_1 size,
-    /// 143 MB for SmolLM2-135M). The default: fastest measured on a quiet 2-core CPU both
-    /// single-stream and at 8 sequences, and batch-invariant by construction.
+    /// Re-quantized to Q8_0 at load (about 1.6× the Q4_1 size, 143 MB for SmolLM2-135M). The
+    /// default. On the CPU it runs this crate's int8 kernel ([`crate::int8`]: AVX-512 VNNI
+    /// where available, 4-row tiles so a batch shares each weight load), on other devices
+    /// candle's Q8_0 kernels. Fastest measured on a 2-core CPU single-stream and at 8
+    /// sequences, and batch-invariant by construction.
     #[default]
     Q8_0,
     /// Dequantized to f32 at load (540 MB for SmolLM2-135M; `gemm` kernels). About as fast as
@@ -108,33 +113,50 @@ impl LlamaConfig {
 
 /// A linear layer `y = x·Wᵀ` over weights in one of the [`WeightFormat`]s.
 #[derive(Debug, Clone)]
-struct Linear {
-    w: QMatMul,
+enum Linear {
+    /// Q8_0 on the CPU: this crate's int8 kernel ([`crate::int8`]).
+    Int8(Int8Matrix),
+    /// Everything else: candle's quantized or `f32` matmul.
+    Candle(QMatMul),
 }
 
 impl Linear {
     fn new(q: QTensor, format: WeightFormat, device: &Device) -> Result<Self> {
-        let w = match format {
-            WeightFormat::Gguf => QMatMul::from_qtensor(q)?,
+        Ok(match format {
+            WeightFormat::Gguf => Self::Candle(QMatMul::from_qtensor(q)?),
+            WeightFormat::Q8_0 if device.is_cpu() => {
+                let (n, k) = q.shape().dims2()?;
+                let f = q.dequantize(device)?.flatten_all()?.to_vec1::<f32>()?;
+                Self::Int8(Int8Matrix::quantize(&f, n, k)?)
+            }
             WeightFormat::Q8_0 => {
                 let f = q.dequantize(device)?;
-                QMatMul::from_qtensor(QTensor::quantize(&f, GgmlDType::Q8_0)?)?
+                Self::Candle(QMatMul::from_qtensor(QTensor::quantize(
+                    &f,
+                    GgmlDType::Q8_0,
+                )?)?)
             }
-            WeightFormat::F32 => QMatMul::Tensor(q.dequantize(device)?),
-        };
-        Ok(Self { w })
+            WeightFormat::F32 => Self::Candle(QMatMul::Tensor(q.dequantize(device)?)),
+        })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if matches!(self.w, QMatMul::Tensor(_)) && x.dim(0)? == 1 {
-            // `gemm` runs a single row through a GEMV path that sums in another order than its
-            // multi-row kernels (whose per-row results do not depend on the row count; see
-            // `f32_matmul_rows_do_not_depend_on_the_row_count`). Two rows keep a sequence's
-            // result the same whether it runs alone or in a batch.
-            let y = self.w.forward(&Tensor::cat(&[x, x], 0)?)?;
-            return Ok(y.narrow(0, 0, 1)?);
+        match self {
+            Self::Int8(w) => {
+                let t = x.dim(0)?;
+                let y = w.matmul(&x.flatten_all()?.to_vec1::<f32>()?)?;
+                Ok(Tensor::from_vec(y, (t, w.rows()), x.device())?)
+            }
+            Self::Candle(w @ QMatMul::Tensor(_)) if x.dim(0)? == 1 => {
+                // `gemm` runs a single row through a GEMV path that sums in another order than
+                // its multi-row kernels (whose per-row results do not depend on the row count;
+                // see `f32_matmul_rows_do_not_depend_on_the_row_count`). Two rows keep a
+                // sequence's result the same whether it runs alone or in a batch.
+                let y = w.forward(&Tensor::cat(&[x, x], 0)?)?;
+                Ok(y.narrow(0, 0, 1)?)
+            }
+            Self::Candle(w) => Ok(w.forward(x)?),
         }
-        Ok(self.w.forward(x)?)
     }
 }
 
@@ -167,8 +189,16 @@ struct Layer {
 /// already processed.
 #[derive(Debug, Clone)]
 pub struct SeqState {
-    kv: Vec<KvCache>,
+    kv: Kv,
     pos: usize,
+}
+
+/// A sequence's KV caches, one per layer: in host memory for the CPU attention kernel, as
+/// candle tensors on other devices.
+#[derive(Debug, Clone)]
+enum Kv {
+    Host(Vec<LayerKv>),
+    Device(Vec<KvCache>),
 }
 
 impl SeqState {
@@ -198,6 +228,8 @@ pub struct Llama {
     lm_head: Linear,
     cos: Tensor,
     sin: Tensor,
+    /// The CPU attention kernel (on other devices attention runs as candle ops).
+    host_attention: Attention,
     device: Device,
 }
 
@@ -307,7 +339,16 @@ impl Llama {
         }
         let cfg = LlamaConfig { vocab, ..cfg };
         let (cos, sin) = rope_tables(cfg.head_dim(), cfg.rope_base, cfg.context_len, device)?;
+        let host_attention = Attention::new(
+            cfg.n_head,
+            cfg.n_kv_head,
+            cfg.head_dim(),
+            cfg.rope_base,
+            if device.is_cpu() { cfg.context_len } else { 0 },
+            KV_GROW,
+        );
         Ok(Self {
+            host_attention,
             cfg,
             embed,
             layers,
@@ -326,12 +367,13 @@ impl Llama {
 
     /// A fresh, empty sequence state.
     pub fn new_state(&self) -> SeqState {
-        SeqState {
-            kv: (0..self.cfg.n_layer)
-                .map(|_| KvCache::new(2, KV_GROW))
-                .collect(),
-            pos: 0,
-        }
+        let n = self.cfg.n_layer;
+        let kv = if self.device.is_cpu() {
+            Kv::Host(vec![LayerKv::default(); n])
+        } else {
+            Kv::Device((0..n).map(|_| KvCache::new(2, KV_GROW)).collect())
+        };
+        SeqState { kv, pos: 0 }
     }
 
     /// Runs one step for a batch of sequences and returns, for each row, the logits after its
@@ -372,12 +414,18 @@ impl Llama {
         let n_tok = all_tokens.len();
         let ids = Tensor::from_vec(all_tokens, n_tok, &self.device)?;
         let pos = Tensor::from_vec(positions, n_tok, &self.device)?;
-        let cos = self.cos.index_select(&pos, 0)?;
-        let sin = self.sin.index_select(&pos, 0)?;
+        // Per-row RoPE tables, for the device attention (the CPU kernel has its own).
+        let (cos, sin) = if self.device.is_cpu() {
+            (self.cos.clone(), self.sin.clone())
+        } else {
+            (
+                self.cos.index_select(&pos, 0)?,
+                self.sin.index_select(&pos, 0)?,
+            )
+        };
         let adapters: Vec<Option<&LoraAdapter>> = rows.iter().map(|r| r.adapter).collect();
         let lora = LoraRows::new(&adapters, &spans);
 
-        let (n_head, n_kv, hd) = (cfg.n_head, cfg.n_kv_head, cfg.head_dim());
         let mut x = self.embed.index_select(&ids, 0)?; // (T, hidden)
         for (li, layer) in self.layers.iter().enumerate() {
             let residual = &x;
@@ -385,20 +433,11 @@ impl Llama {
             let q = lora.apply(li, Target::Q, &h, layer.wq.forward(&h)?)?;
             let k = lora.apply(li, Target::K, &h, layer.wk.forward(&h)?)?;
             let v = lora.apply(li, Target::V, &h, layer.wv.forward(&h)?)?;
-            // RoPE for all token rows at once, each at its own position.
-            let q = rope(&q, n_head, hd, &cos, &sin)?; // (1, n_head, T, hd)
-            let k = rope(&k, n_kv, hd, &cos, &sin)?; // (1, n_kv, T, hd)
-            let v = v.reshape((1, n_tok, n_kv, hd))?.transpose(1, 2)?;
-            let mut outs = Vec::with_capacity(rows.len());
-            for (row, &(start, len)) in rows.iter_mut().zip(&spans) {
-                let q = q.narrow(2, start, len)?;
-                let k = k.narrow(2, start, len)?.contiguous()?;
-                let v = v.narrow(2, start, len)?.contiguous()?;
-                let past = row.state.pos;
-                let (k, v) = row.state.kv[li].append(&k, &v)?;
-                outs.push(attention(&q, &k, &v, past, n_head, n_kv, hd)?);
-            }
-            let attn = Tensor::cat(&outs, 0)?; // (T, hidden)
+            let attn = if self.device.is_cpu() {
+                self.host_attention_step(li, &q, &k, &v, rows, &spans)?
+            } else {
+                self.device_attention_step(li, &q, &k, &v, rows, &spans, (&cos, &sin))?
+            };
             let attn = lora.apply(li, Target::O, &attn, layer.wo.forward(&attn)?)?;
             let x1 = (attn + residual)?;
             let h = layer.ffn_norm.forward(&x1)?;
@@ -417,6 +456,72 @@ impl Llama {
         let x = self.norm.forward(&x)?;
         let logits = self.lm_head.forward(&x)?;
         Ok(logits.to_dtype(DType::F32)?.to_vec2::<f32>()?)
+    }
+
+    /// One layer's attention for every row, with the CPU kernel ([`Attention`]).
+    fn host_attention_step(
+        &self,
+        li: usize,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        rows: &mut [StepRow<'_>],
+        spans: &[(usize, usize)],
+    ) -> Result<Tensor> {
+        let t = q.dim(0)?;
+        let mut qs = q.flatten_all()?.to_vec1::<f32>()?;
+        let mut ks = k.flatten_all()?.to_vec1::<f32>()?;
+        let vs = v.flatten_all()?.to_vec1::<f32>()?;
+        let mut seqs = Vec::with_capacity(rows.len());
+        for (row, &(start, len)) in rows.iter_mut().zip(spans) {
+            let Kv::Host(layers) = &mut row.state.kv else {
+                unreachable!("CPU models create host caches")
+            };
+            seqs.push(SeqRows {
+                start,
+                len,
+                past: row.state.pos,
+                kv: &mut layers[li],
+            });
+        }
+        let out = self
+            .host_attention
+            .forward(&mut qs, &mut ks, &vs, &mut seqs);
+        Ok(Tensor::from_vec(out, (t, self.cfg.hidden), &self.device)?)
+    }
+
+    /// One layer's attention for every row, as candle ops (CUDA and other devices).
+    #[allow(clippy::too_many_arguments)]
+    fn device_attention_step(
+        &self,
+        li: usize,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        rows: &mut [StepRow<'_>],
+        spans: &[(usize, usize)],
+        (cos, sin): (&Tensor, &Tensor),
+    ) -> Result<Tensor> {
+        let cfg = &self.cfg;
+        let (n_head, n_kv, hd) = (cfg.n_head, cfg.n_kv_head, cfg.head_dim());
+        let n_tok = q.dim(0)?;
+        // RoPE for all token rows at once, each at its own position.
+        let q = rope(q, n_head, hd, cos, sin)?; // (1, n_head, T, hd)
+        let k = rope(k, n_kv, hd, cos, sin)?; // (1, n_kv, T, hd)
+        let v = v.reshape((1, n_tok, n_kv, hd))?.transpose(1, 2)?;
+        let mut outs = Vec::with_capacity(rows.len());
+        for (row, &(start, len)) in rows.iter_mut().zip(spans) {
+            let q = q.narrow(2, start, len)?;
+            let k = k.narrow(2, start, len)?.contiguous()?;
+            let v = v.narrow(2, start, len)?.contiguous()?;
+            let past = row.state.pos;
+            let Kv::Device(layers) = &mut row.state.kv else {
+                unreachable!("device models create device caches")
+            };
+            let (k, v) = layers[li].append(&k, &v)?;
+            outs.push(attention(&q, &k, &v, past, n_head, n_kv, hd)?);
+        }
+        Ok(Tensor::cat(&outs, 0)?) // (T, hidden)
     }
 }
 
@@ -863,9 +968,7 @@ mod tests {
             for m in [3, 8, 17, 40] {
                 assert_eq!(row(m, 1), want, "k={k} n={n} m={m}");
             }
-            let lin = Linear {
-                w: QMatMul::Tensor(w.clone()),
-            };
+            let lin = Linear::Candle(QMatMul::Tensor(w.clone()));
             let one = Tensor::from_vec(xs[..k].to_vec(), (1, k), &d).unwrap();
             let two = Tensor::from_vec(xs[..2 * k].to_vec(), (2, k), &d).unwrap();
             let a: Vec<f32> = lin
