@@ -75,14 +75,18 @@ impl DeployConfig {
     /// split = { protocolBps = 500, operatorBps = 1500, developerBps = 3000, dataBps = 5000 }
     /// ```
     pub fn from_toml_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         Self::from_toml(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
     }
 
     /// Defaults overlaid with TOML text; the split is validated.
     pub fn from_toml(text: &str) -> Result<Self> {
         let config: Self = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
-        config.split.validate().map_err(|e| Error::Config(e.to_string()))?;
+        config
+            .split
+            .validate()
+            .map_err(|e| Error::Config(e.to_string()))?;
         Ok(config)
     }
 }
@@ -94,8 +98,14 @@ pub async fn deploy_suite<P: Provider<Ethereum>>(
     deployer: Address,
     config: &DeployConfig,
 ) -> Result<Deployment> {
-    config.split.validate().map_err(|e| Error::Config(e.to_string()))?;
-    let chain_id = provider.get_chain_id().await.map_err(|source| Error::Rpc { call: "eth_chainId", source })?;
+    config
+        .split
+        .validate()
+        .map_err(|e| Error::Config(e.to_string()))?;
+    let chain_id = provider.get_chain_id().await.map_err(|source| Error::Rpc {
+        call: "eth_chainId",
+        source,
+    })?;
     let governance = config.governance.unwrap_or(deployer);
     let treasury = config.treasury.unwrap_or(deployer);
     let distribution = config.distribution.unwrap_or(deployer);
@@ -105,7 +115,11 @@ pub async fn deploy_suite<P: Provider<Ethereum>>(
         deployer,
         "OpenToken",
         &OpenToken::BYTECODE,
-        OpenToken::constructorCall { distribution, supply: config.supply }.abi_encode(),
+        OpenToken::constructorCall {
+            distribution,
+            supply: config.supply,
+        }
+        .abi_encode(),
     )
     .await?;
     let (datanets, _) = deploy(
@@ -113,7 +127,12 @@ pub async fn deploy_suite<P: Provider<Ethereum>>(
         deployer,
         "DatanetRegistry",
         &DatanetRegistry::BYTECODE,
-        DatanetRegistry::constructorCall { token_: token, governance_: governance, treasury_: treasury }.abi_encode(),
+        DatanetRegistry::constructorCall {
+            token_: token,
+            governance_: governance,
+            treasury_: treasury,
+        }
+        .abi_encode(),
     )
     .await?;
     let (models, _) = deploy(
@@ -121,7 +140,10 @@ pub async fn deploy_suite<P: Provider<Ethereum>>(
         deployer,
         "ModelRegistry",
         &ModelRegistry::BYTECODE,
-        ModelRegistry::constructorCall { datanets_: datanets }.abi_encode(),
+        ModelRegistry::constructorCall {
+            datanets_: datanets,
+        }
+        .abi_encode(),
     )
     .await?;
     let (operators, _) = deploy(
@@ -164,7 +186,13 @@ pub async fn deploy_suite<P: Provider<Ethereum>>(
         deployer,
         governance,
         treasury,
-        contracts: Contracts { token, datanets, models, operators, settlement },
+        contracts: Contracts {
+            token,
+            datanets,
+            models,
+            operators,
+            settlement,
+        },
         abi_hashes: current_abi_hashes(),
     })
 }
@@ -190,18 +218,29 @@ async fn deploy<P: Provider<Ethereum>>(
 ) -> Result<(Address, u64)> {
     let mut code = bytecode.to_vec();
     code.extend_from_slice(&constructor_args);
-    let tx = TransactionRequest::default().with_from(from).with_deploy_code(code);
+    let tx = TransactionRequest::default()
+        .with_from(from)
+        .with_deploy_code(code);
     let receipt = provider
         .send_transaction(tx)
         .await
-        .map_err(|source| Error::Rpc { call: "eth_sendTransaction", source })?
+        .map_err(|source| Error::Rpc {
+            call: "eth_sendTransaction",
+            source,
+        })?
         .get_receipt()
         .await
         .map_err(|source| Error::Pending { what: name, source })?;
     if !receipt.status() {
-        return Err(Error::Reverted { what: name, tx: receipt.transaction_hash });
+        return Err(Error::Reverted {
+            what: name,
+            tx: receipt.transaction_hash,
+        });
     }
-    let address = receipt.contract_address.ok_or(Error::Reverted { what: name, tx: receipt.transaction_hash })?;
+    let address = receipt.contract_address.ok_or(Error::Reverted {
+        what: name,
+        tx: receipt.transaction_hash,
+    })?;
     let block = receipt.block_number.unwrap_or_default();
     info!(target: "chain::deploy", contract = name, %address, block, gas = receipt.gas_used, "deployed");
     Ok((address, block))
@@ -209,7 +248,10 @@ async fn deploy<P: Provider<Ethereum>>(
 
 /// Writes the manifest as pretty JSON (creating parent folders).
 pub fn write_manifest(path: &Path, deployment: &Deployment) -> Result<()> {
-    let io = |source: Box<dyn std::error::Error + Send + Sync>| Error::Manifest { path: path.to_owned(), source };
+    let io = |source: Box<dyn std::error::Error + Send + Sync>| Error::Manifest {
+        path: path.to_owned(),
+        source,
+    };
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| io(e.into()))?;
     }
@@ -219,11 +261,16 @@ pub fn write_manifest(path: &Path, deployment: &Deployment) -> Result<()> {
 
 /// Reads a manifest and checks its ABI hashes match the bindings this binary was built with.
 pub fn read_manifest(path: &Path) -> Result<Deployment> {
-    let io = |source: Box<dyn std::error::Error + Send + Sync>| Error::Manifest { path: path.to_owned(), source };
+    let io = |source: Box<dyn std::error::Error + Send + Sync>| Error::Manifest {
+        path: path.to_owned(),
+        source,
+    };
     let text = std::fs::read_to_string(path).map_err(|e| io(e.into()))?;
     let deployment: Deployment = serde_json::from_str(&text).map_err(|e| io(e.into()))?;
     if deployment.abi_hashes != current_abi_hashes() {
-        return Err(io("deployed ABI differs from this build's bindings; redeploy or rebuild".into()));
+        return Err(io(
+            "deployed ABI differs from this build's bindings; redeploy or rebuild".into(),
+        ));
     }
     Ok(deployment)
 }
@@ -242,7 +289,13 @@ mod tests {
             deployer: a,
             governance: a,
             treasury: a,
-            contracts: Contracts { token: a, datanets: a, models: a, operators: a, settlement: a },
+            contracts: Contracts {
+                token: a,
+                datanets: a,
+                models: a,
+                operators: a,
+                settlement: a,
+            },
             abi_hashes: current_abi_hashes(),
         }
     }
@@ -257,9 +310,18 @@ mod tests {
         assert_eq!(c.withdrawal_delay, 60);
         assert_eq!(c.split.data_bps, 5000);
         assert_eq!(c.supply, DeployConfig::default().supply);
-        let bad = DeployConfig::from_toml("split = { protocolBps = 9000, operatorBps = 0, developerBps = 0, dataBps = 1000 }");
-        assert!(bad.unwrap_err().to_string().contains("invalid split policy"));
-        assert!(DeployConfig::from_toml("minStak = 1").is_err(), "unknown keys are refused");
+        let bad = DeployConfig::from_toml(
+            "split = { protocolBps = 9000, operatorBps = 0, developerBps = 0, dataBps = 1000 }",
+        );
+        assert!(
+            bad.unwrap_err()
+                .to_string()
+                .contains("invalid split policy")
+        );
+        assert!(
+            DeployConfig::from_toml("minStak = 1").is_err(),
+            "unknown keys are refused"
+        );
     }
 
     #[test]
@@ -273,7 +335,8 @@ mod tests {
 
     #[test]
     fn manifest_for_other_bindings_is_refused() {
-        let dir = std::env::temp_dir().join(format!("openledger-manifest-stale-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("openledger-manifest-stale-{}", std::process::id()));
         let path = dir.join("d.json");
         let mut d = sample();
         d.abi_hashes.settlement = B256::repeat_byte(9);

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The anvil binary was not found where expected.
-    #[error("anvil not found at {path}: run `npm ci` in the repository root or set OPENLEDGER_ANVIL")]
+    #[error(
+        "anvil not found at {path}: run `npm ci` in the repository root or set OPENLEDGER_ANVIL"
+    )]
     AnvilMissing {
         /// Where it was looked for.
         path: PathBuf,

@@ -109,7 +109,11 @@ impl OracleServeArgs {
 #[derive(Debug, Args)]
 struct RpcOpts {
     /// JSON-RPC URL of the chain.
-    #[arg(long, env = "OPENLEDGER_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    #[arg(
+        long,
+        env = "OPENLEDGER_RPC_URL",
+        default_value = "http://127.0.0.1:8545"
+    )]
     rpc_url: String,
 }
 
@@ -117,20 +121,33 @@ struct RpcOpts {
 #[derive(Debug, Args)]
 struct SignerOpts {
     /// Hex private key of the sending account. Prefer the env var: flags show in `ps`.
-    #[arg(long, env = "OPENLEDGER_PRIVATE_KEY", hide_env_values = true, conflicts_with = "keystore")]
+    #[arg(
+        long,
+        env = "OPENLEDGER_PRIVATE_KEY",
+        hide_env_values = true,
+        conflicts_with = "keystore"
+    )]
     private_key: Option<String>,
     /// Encrypted JSON keystore (EIP-2335/Web3 secret storage) of the sending account.
     #[arg(long, env = "OPENLEDGER_KEYSTORE")]
     keystore: Option<PathBuf>,
     /// Password of the keystore.
-    #[arg(long, env = "OPENLEDGER_KEYSTORE_PASSWORD", hide_env_values = true, requires = "keystore")]
+    #[arg(
+        long,
+        env = "OPENLEDGER_KEYSTORE_PASSWORD",
+        hide_env_values = true,
+        requires = "keystore"
+    )]
     keystore_password: Option<String>,
 }
 
 impl SignerOpts {
     fn signer(&self) -> Result<PrivateKeySigner> {
         match (&self.private_key, &self.keystore) {
-            (Some(key), _) => key.trim().parse().context("--private-key is not a valid hex private key"),
+            (Some(key), _) => key
+                .trim()
+                .parse()
+                .context("--private-key is not a valid hex private key"),
             (None, Some(path)) => {
                 let password = self.keystore_password.as_deref().unwrap_or_default();
                 PrivateKeySigner::decrypt_keystore(path, password)
@@ -159,7 +176,11 @@ struct SuiteOpts {
     #[arg(long, env = "OPENLEDGER_DISTRIBUTION")]
     distribution: Option<Address>,
     /// Where to write the deployment manifest.
-    #[arg(long, env = "OPENLEDGER_DEPLOYMENT", default_value = ".openledger/deployment.json")]
+    #[arg(
+        long,
+        env = "OPENLEDGER_DEPLOYMENT",
+        default_value = ".openledger/deployment.json"
+    )]
     out: PathBuf,
 }
 
@@ -208,14 +229,20 @@ struct DevnetArgs {
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("OPENLEDGER_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_env("OPENLEDGER_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         match cli.command {
             Command::Devnet(args) => devnet(args).await,
             Command::Deploy(args) => deploy(args).await,
-            Command::Oracle(OracleCommand::Serve(args)) => Ok(openledger_oracle::serve(args.config()?).await?),
+            Command::Oracle(OracleCommand::Serve(args)) => {
+                Ok(openledger_oracle::serve(args.config()?).await?)
+            }
         }
     })
 }
@@ -238,20 +265,28 @@ async fn devnet(args: DevnetArgs) -> Result<()> {
     let anvil = spawn_anvil(Some(args.port), args.chain_id, 10)?;
     let signer: PrivateKeySigner = anvil.keys()[0].clone().into();
     let from = signer.address();
-    let provider = ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(anvil.endpoint_url());
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(anvil.endpoint_url());
     let deployment = deploy_suite(&provider, from, &args.suite.config()?).await?;
     write_manifest(&args.suite.out, &deployment)?;
     print_deployment(&deployment, &args.suite.out);
     let balance = provider.get_balance(from).await?;
     println!("rpc          {}", anvil.endpoint());
-    println!("deployer     {from} ({} ETH, anvil dev key #0)", balance / U256::from(10u64.pow(18)));
+    println!(
+        "deployer     {from} ({} ETH, anvil dev key #0)",
+        balance / U256::from(10u64.pow(18))
+    );
     if args.no_oracle {
         println!("devnet running (chain only); press Ctrl-C to stop");
         tokio::signal::ctrl_c().await?;
         return Ok(());
     }
     let server = openledger_oracle::Server::bind(args.oracle.config()?).await?;
-    println!("oracle       http://{} (OpenAI-compatible; unpaid development mode)", server.local_addr());
+    println!(
+        "oracle       http://{} (OpenAI-compatible; unpaid development mode)",
+        server.local_addr()
+    );
     println!("devnet running; press Ctrl-C to stop");
     server
         .run_until(async {

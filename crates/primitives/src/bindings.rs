@@ -57,11 +57,13 @@ pub mod artifacts {
     /// `contracts/evm/out/OpenToken.json`.
     pub const OPEN_TOKEN: &str = include_str!("../../../contracts/evm/out/OpenToken.json");
     /// `contracts/evm/out/DatanetRegistry.json`.
-    pub const DATANET_REGISTRY: &str = include_str!("../../../contracts/evm/out/DatanetRegistry.json");
+    pub const DATANET_REGISTRY: &str =
+        include_str!("../../../contracts/evm/out/DatanetRegistry.json");
     /// `contracts/evm/out/ModelRegistry.json`.
     pub const MODEL_REGISTRY: &str = include_str!("../../../contracts/evm/out/ModelRegistry.json");
     /// `contracts/evm/out/OperatorRegistry.json`.
-    pub const OPERATOR_REGISTRY: &str = include_str!("../../../contracts/evm/out/OperatorRegistry.json");
+    pub const OPERATOR_REGISTRY: &str =
+        include_str!("../../../contracts/evm/out/OperatorRegistry.json");
     /// `contracts/evm/out/Settlement.json`.
     pub const SETTLEMENT: &str = include_str!("../../../contracts/evm/out/Settlement.json");
 

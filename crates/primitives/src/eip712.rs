@@ -42,7 +42,10 @@ pub async fn sign_voucher<S: Signer + ?Sized>(
     voucher: &Voucher,
 ) -> alloy::signers::Result<SignedVoucher> {
     let signature = signer.sign_hash(&voucher_digest(domain, voucher)).await?;
-    Ok(SignedVoucher { voucher: voucher.clone(), signature: Bytes::from(signature.as_bytes().to_vec()) })
+    Ok(SignedVoucher {
+        voucher: voucher.clone(),
+        signature: Bytes::from(signature.as_bytes().to_vec()),
+    })
 }
 
 /// Signs `batch` with the operator's signing key: 65 bytes `r || s || v`.

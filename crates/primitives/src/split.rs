@@ -23,7 +23,9 @@ pub const MAX_PROTOCOL_BPS: u16 = 2_000;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SplitError {
     /// The four shares must add up to 10,000 basis points and the protocol share stay under its cap.
-    #[error("invalid split policy {0:?}: shares must sum to 10000 bps with protocol <= {MAX_PROTOCOL_BPS}")]
+    #[error(
+        "invalid split policy {0:?}: shares must sum to 10000 bps with protocol <= {MAX_PROTOCOL_BPS}"
+    )]
     InvalidPolicy(SplitPolicy),
     /// Contribution weights add up to more than the denominator they are fractions of.
     #[error("attribution weights sum to {sum}, more than the denominator {denominator}")]
@@ -52,7 +54,12 @@ pub struct SplitPolicy {
 impl Default for SplitPolicy {
     /// 5 % protocol, 20 % operator, 30 % developer, 45 % data.
     fn default() -> Self {
-        Self { protocol_bps: 500, operator_bps: 2_000, developer_bps: 3_000, data_bps: 4_500 }
+        Self {
+            protocol_bps: 500,
+            operator_bps: 2_000,
+            developer_bps: 3_000,
+            data_bps: 4_500,
+        }
     }
 }
 
@@ -75,7 +82,12 @@ impl SplitPolicy {
         let operator = part(self.operator_bps);
         let developer = part(self.developer_bps);
         let data = part(self.data_bps);
-        FeeSplit { protocol: total - operator - developer - data, operator, developer, data }
+        FeeSplit {
+            protocol: total - operator - developer - data,
+            operator,
+            developer,
+            data,
+        }
     }
 }
 
@@ -142,7 +154,9 @@ pub fn distribute_data_share(
     }
     let rest = share - paid;
     if !rest.is_zero() {
-        *credits.entry((remainder_datanet, U256::ZERO)).or_insert(U256::ZERO) += rest;
+        *credits
+            .entry((remainder_datanet, U256::ZERO))
+            .or_insert(U256::ZERO) += rest;
     }
     Ok(credits)
 }
@@ -159,9 +173,19 @@ mod tests {
 
     #[test]
     fn invalid_policies_are_refused() {
-        let p = SplitPolicy { protocol_bps: 1, operator_bps: 1, developer_bps: 1, data_bps: 1 };
+        let p = SplitPolicy {
+            protocol_bps: 1,
+            operator_bps: 1,
+            developer_bps: 1,
+            data_bps: 1,
+        };
         assert_eq!(p.validate(), Err(SplitError::InvalidPolicy(p)));
-        let greedy = SplitPolicy { protocol_bps: 2_001, operator_bps: 2_999, developer_bps: 2_500, data_bps: 2_500 };
+        let greedy = SplitPolicy {
+            protocol_bps: 2_001,
+            operator_bps: 2_999,
+            developer_bps: 2_500,
+            data_bps: 2_500,
+        };
         assert!(greedy.validate().is_err());
     }
 
@@ -169,7 +193,10 @@ mod tests {
     fn dust_goes_to_the_protocol() {
         // 7 wei at 5/20/30/45 %: operator 1, developer 2, data 3, protocol 1 (0.35 + dust).
         let s = SplitPolicy::default().split(U256::from(7));
-        assert_eq!((s.protocol, s.operator, s.developer, s.data), (U256::from(1), U256::from(1), U256::from(2), U256::from(3)));
+        assert_eq!(
+            (s.protocol, s.operator, s.developer, s.data),
+            (U256::from(1), U256::from(1), U256::from(2), U256::from(3))
+        );
     }
 
     proptest! {

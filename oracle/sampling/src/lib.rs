@@ -47,21 +47,35 @@ pub struct SamplingParams {
 
 impl Default for SamplingParams {
     fn default() -> Self {
-        Self { temperature: 1.0, top_p: 1.0, max_tokens: 16, stop: Vec::new(), seed: 0, ignore_eos: false }
+        Self {
+            temperature: 1.0,
+            top_p: 1.0,
+            max_tokens: 16,
+            stop: Vec::new(),
+            seed: 0,
+            ignore_eos: false,
+        }
     }
 }
 
 impl SamplingParams {
     /// Greedy decoding (temperature 0) of up to `max_tokens` tokens.
     pub fn greedy(max_tokens: usize) -> Self {
-        Self { temperature: 0.0, max_tokens, ..Self::default() }
+        Self {
+            temperature: 0.0,
+            max_tokens,
+            ..Self::default()
+        }
     }
 
     /// Checks the ranges; the error names the parameter.
     pub fn validate(&self) -> Result<()> {
         let bad = |reason: String| Err(Error::InvalidParams { reason });
         if !(0.0..=2.0).contains(&self.temperature) {
-            return bad(format!("temperature must be between 0 and 2, got {}", self.temperature));
+            return bad(format!(
+                "temperature must be between 0 and 2, got {}",
+                self.temperature
+            ));
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
             return bad(format!("top_p must be in (0, 1], got {}", self.top_p));
@@ -190,7 +204,13 @@ mod tests {
     use super::*;
 
     fn params(temperature: f32, top_p: f32, seed: u64) -> SamplingParams {
-        SamplingParams { temperature, top_p, max_tokens: 1, seed, ..Default::default() }
+        SamplingParams {
+            temperature,
+            top_p,
+            max_tokens: 1,
+            seed,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -251,7 +271,13 @@ mod tests {
             })
             .contains("max_tokens")
         );
-        assert!(err(SamplingParams { stop: vec![String::new()], ..Default::default() }).contains("stop"));
+        assert!(
+            err(SamplingParams {
+                stop: vec![String::new()],
+                ..Default::default()
+            })
+            .contains("stop")
+        );
         SamplingParams::default().validate().unwrap();
     }
 }

@@ -19,7 +19,9 @@ use alloy::primitives::U256;
 use openledger_contract_tests::{
     backend::Chain,
     evm::AnvilChain,
-    fixtures::{Attribution, Charge, DATANET, MODEL, accepted_contribution, build_batch, deposit, world},
+    fixtures::{
+        Attribution, Charge, DATANET, MODEL, accepted_contribution, build_batch, deposit, world,
+    },
     suite::open,
 };
 use openledger_primitives::split::SplitPolicy;
@@ -37,7 +39,10 @@ fn shape(receipts: usize) -> (usize, usize, usize) {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((self.0 >> 33) % n as u64) as usize
     }
 }
@@ -57,11 +62,20 @@ async fn main() {
     // The world has contributions 1 and 2 accepted; add more up to the largest K.
     let mut contributions = vec![U256::from(1), U256::from(2)];
     for i in contributions.len()..max_contributions {
-        let id = accepted_contribution(&s, &a.curator, &a.alice, U256::from(DATANET), &format!("contribution {i}")).await;
+        let id = accepted_contribution(
+            &s,
+            &a.curator,
+            &a.alice,
+            U256::from(DATANET),
+            &format!("contribution {i}"),
+        )
+        .await;
         contributions.push(id);
     }
 
-    println!("| receipts | users | contributions | credits | gas | gas / inference | vs one-by-one |");
+    println!(
+        "| receipts | users | contributions | credits | gas | gas / inference | vs one-by-one |"
+    );
     println!("|---:|---:|---:|---:|---:|---:|---:|");
     let mut rng = Lcg(0x0e7e_1ed6_e500_0001);
     let mut sequence = 0;
@@ -80,23 +94,52 @@ async fn main() {
         }
         let charges: Vec<Charge> = per_user
             .iter()
-            .map(|(&i, &amount)| Charge { user: users[i].clone(), model: U256::from(MODEL), amount, cap: open(10_000) })
+            .map(|(&i, &amount)| Charge {
+                user: users[i].clone(),
+                model: U256::from(MODEL),
+                amount,
+                cap: open(10_000),
+            })
             .collect();
         let attribution = BTreeMap::from([(
             U256::from(MODEL),
-            Attribution { weights, denominator: 1_000_000 * receipts as u128, remainder_datanet: U256::from(DATANET) },
+            Attribution {
+                weights,
+                denominator: 1_000_000 * receipts as u128,
+                remainder_datanet: U256::from(DATANET),
+            },
         )]);
         sequence += 1;
-        let b = build_batch(&s, a.operator.address(), &a.operator_key, sequence, &charges, &attribution, SplitPolicy::default()).await;
+        let b = build_batch(
+            &s,
+            a.operator.address(),
+            &a.operator_key,
+            sequence,
+            &charges,
+            &attribution,
+            SplitPolicy::default(),
+        )
+        .await;
         let credits = b.batch.credits.len();
         let gas = s.ok(&a.operator, s.settlement(), b.call()).await.gas_used;
         let per = gas as f64 / receipts as f64;
         if receipts == 1 {
             single = per; // the second (warm) one wins
         }
-        let label = if sequence == 1 { format!("{receipts} (cold)") } else { receipts.to_string() };
-        let ratio = if sequence == 1 { "-".to_string() } else { format!("{:.1}x", single / per) };
-        println!("| {label} | {} | {} | {credits} | {gas} | {per:.0} | {ratio} |", per_user.len(), k.min(contributions.len()));
+        let label = if sequence == 1 {
+            format!("{receipts} (cold)")
+        } else {
+            receipts.to_string()
+        };
+        let ratio = if sequence == 1 {
+            "-".to_string()
+        } else {
+            format!("{:.1}x", single / per)
+        };
+        println!(
+            "| {label} | {} | {} | {credits} | {gas} | {per:.0} | {ratio} |",
+            per_user.len(),
+            k.min(contributions.len())
+        );
     }
 }
-

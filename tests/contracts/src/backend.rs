@@ -36,11 +36,24 @@ pub trait Chain {
     /// Deploys and wires a fresh suite from account 0.
     async fn deploy_suite(&self, config: &DeployConfig) -> Result<Deployment, BackendError>;
     /// Deploys one contract from raw init code (bytecode + constructor arguments).
-    async fn deploy_contract(&self, from: Address, init_code: Bytes) -> Result<Address, BackendError>;
+    async fn deploy_contract(
+        &self,
+        from: Address,
+        init_code: Bytes,
+    ) -> Result<Address, BackendError>;
     /// Sends a transaction from `from`; a revert is an [`Outcome`], not an error.
-    async fn send(&self, from: Address, to: Address, calldata: Bytes) -> Result<Outcome, BackendError>;
+    async fn send(
+        &self,
+        from: Address,
+        to: Address,
+        calldata: Bytes,
+    ) -> Result<Outcome, BackendError>;
     /// Executes a read-only call; `Err(data)` inside is a revert.
-    async fn view(&self, to: Address, calldata: Bytes) -> Result<Result<Bytes, Bytes>, BackendError>;
+    async fn view(
+        &self,
+        to: Address,
+        calldata: Bytes,
+    ) -> Result<Result<Bytes, Bytes>, BackendError>;
     /// Timestamp of the latest block.
     async fn timestamp(&self) -> Result<u64, BackendError>;
     /// Moves the chain clock forward and mines a block.
@@ -57,13 +70,26 @@ impl<T: Chain> Chain for &T {
     async fn deploy_suite(&self, config: &DeployConfig) -> Result<Deployment, BackendError> {
         (**self).deploy_suite(config).await
     }
-    async fn deploy_contract(&self, from: Address, init_code: Bytes) -> Result<Address, BackendError> {
+    async fn deploy_contract(
+        &self,
+        from: Address,
+        init_code: Bytes,
+    ) -> Result<Address, BackendError> {
         (**self).deploy_contract(from, init_code).await
     }
-    async fn send(&self, from: Address, to: Address, calldata: Bytes) -> Result<Outcome, BackendError> {
+    async fn send(
+        &self,
+        from: Address,
+        to: Address,
+        calldata: Bytes,
+    ) -> Result<Outcome, BackendError> {
         (**self).send(from, to, calldata).await
     }
-    async fn view(&self, to: Address, calldata: Bytes) -> Result<Result<Bytes, Bytes>, BackendError> {
+    async fn view(
+        &self,
+        to: Address,
+        calldata: Bytes,
+    ) -> Result<Result<Bytes, Bytes>, BackendError> {
         (**self).view(to, calldata).await
     }
     async fn timestamp(&self) -> Result<u64, BackendError> {

@@ -37,13 +37,21 @@ impl AnvilChain {
     /// Starts anvil with `n` funded accounts.
     pub async fn with_accounts(n: usize) -> Self {
         let anvil = spawn_anvil(None, CHAIN_ID, n).expect("anvil starts (run `npm ci` first)");
-        let accounts: Vec<PrivateKeySigner> = anvil.keys().iter().cloned().map(Into::into).collect();
+        let accounts: Vec<PrivateKeySigner> =
+            anvil.keys().iter().cloned().map(Into::into).collect();
         let mut wallet = EthereumWallet::from(accounts[0].clone());
         for signer in &accounts[1..] {
             wallet.register_signer(signer.clone());
         }
-        let provider = ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
-        Self { provider, accounts, _anvil: anvil }
+        let provider = ProviderBuilder::new()
+            .wallet(wallet)
+            .connect_http(anvil.endpoint_url())
+            .erased();
+        Self {
+            provider,
+            accounts,
+            _anvil: anvil,
+        }
     }
 
     /// The underlying provider (for backend-specific checks).
@@ -65,29 +73,76 @@ impl Chain for AnvilChain {
         Ok(deploy_suite(&self.provider, self.accounts[0].address(), config).await?)
     }
 
-    async fn deploy_contract(&self, from: Address, init_code: Bytes) -> Result<Address, BackendError> {
-        let tx = TransactionRequest::default().with_from(from).with_deploy_code(init_code);
-        let receipt = self.provider.send_transaction(tx).await?.get_receipt().await?;
-        receipt.contract_address.ok_or_else(|| "deployment reverted".into())
+    async fn deploy_contract(
+        &self,
+        from: Address,
+        init_code: Bytes,
+    ) -> Result<Address, BackendError> {
+        let tx = TransactionRequest::default()
+            .with_from(from)
+            .with_deploy_code(init_code);
+        let receipt = self
+            .provider
+            .send_transaction(tx)
+            .await?
+            .get_receipt()
+            .await?;
+        receipt
+            .contract_address
+            .ok_or_else(|| "deployment reverted".into())
     }
 
-    async fn send(&self, from: Address, to: Address, calldata: Bytes) -> Result<Outcome, BackendError> {
-        let tx = TransactionRequest::default().with_from(from).with_to(to).with_input(calldata);
+    async fn send(
+        &self,
+        from: Address,
+        to: Address,
+        calldata: Bytes,
+    ) -> Result<Outcome, BackendError> {
+        let tx = TransactionRequest::default()
+            .with_from(from)
+            .with_to(to)
+            .with_input(calldata);
         if let Err(err) = self.provider.call(tx.clone()).await {
-            let data = err.as_error_resp().and_then(|e| e.as_revert_data()).ok_or(err)?;
+            let data = err
+                .as_error_resp()
+                .and_then(|e| e.as_revert_data())
+                .ok_or(err)?;
             return Ok(Outcome::Revert(data));
         }
         let gas = self.provider.estimate_gas(tx.clone()).await?;
-        let receipt = self.provider.send_transaction(tx.with_gas_limit(gas + gas / 5)).await?.get_receipt().await?;
+        let receipt = self
+            .provider
+            .send_transaction(tx.with_gas_limit(gas + gas / 5))
+            .await?
+            .get_receipt()
+            .await?;
         if !receipt.status() {
-            return Err(format!("transaction {} reverted after a successful simulation", receipt.transaction_hash).into());
+            return Err(format!(
+                "transaction {} reverted after a successful simulation",
+                receipt.transaction_hash
+            )
+            .into());
         }
-        let logs = receipt.inner.logs().iter().map(|l| l.inner.clone()).collect();
-        Ok(Outcome::Success { logs, gas_used: receipt.gas_used })
+        let logs = receipt
+            .inner
+            .logs()
+            .iter()
+            .map(|l| l.inner.clone())
+            .collect();
+        Ok(Outcome::Success {
+            logs,
+            gas_used: receipt.gas_used,
+        })
     }
 
-    async fn view(&self, to: Address, calldata: Bytes) -> Result<Result<Bytes, Bytes>, BackendError> {
-        let tx = TransactionRequest::default().with_to(to).with_input(calldata);
+    async fn view(
+        &self,
+        to: Address,
+        calldata: Bytes,
+    ) -> Result<Result<Bytes, Bytes>, BackendError> {
+        let tx = TransactionRequest::default()
+            .with_to(to)
+            .with_input(calldata);
         match self.provider.call(tx).await {
             Ok(data) => Ok(Ok(data)),
             Err(err) => match err.as_error_resp().and_then(|e| e.as_revert_data()) {
@@ -98,7 +153,11 @@ impl Chain for AnvilChain {
     }
 
     async fn timestamp(&self) -> Result<u64, BackendError> {
-        let block = self.provider.get_block_by_number(Default::default()).await?.ok_or("no latest block")?;
+        let block = self
+            .provider
+            .get_block_by_number(Default::default())
+            .await?
+            .ok_or("no latest block")?;
         Ok(block.header.timestamp)
     }
 

@@ -29,24 +29,44 @@ pub const MODEL: u64 = 1;
 
 /// Gives `to` `amount` OPEN from the governance account (which holds the supply).
 pub async fn fund<C: Chain>(s: &Suite<C>, to: Address, amount: U256) {
-    s.ok(&s.actors.governance, s.token(), OpenToken::transferCall { to, value: amount }).await;
+    s.ok(
+        &s.actors.governance,
+        s.token(),
+        OpenToken::transferCall { to, value: amount },
+    )
+    .await;
 }
 
 /// Approves `spender` for `amount` from `owner`.
-pub async fn approve<C: Chain>(s: &Suite<C>, owner: &PrivateKeySigner, spender: Address, amount: U256) {
-    s.ok(owner, s.token(), OpenToken::approveCall { spender, value: amount }).await;
+pub async fn approve<C: Chain>(
+    s: &Suite<C>,
+    owner: &PrivateKeySigner,
+    spender: Address,
+    amount: U256,
+) {
+    s.ok(
+        owner,
+        s.token(),
+        OpenToken::approveCall {
+            spender,
+            value: amount,
+        },
+    )
+    .await;
 }
 
 /// OPEN balance of `who`.
 pub async fn balance<C: Chain>(s: &Suite<C>, who: Address) -> U256 {
-    s.view(s.token(), OpenToken::balanceOfCall { account: who }).await
+    s.view(s.token(), OpenToken::balanceOfCall { account: who })
+        .await
 }
 
 /// Funds `user` and deposits `amount` into settlement.
 pub async fn deposit<C: Chain>(s: &Suite<C>, user: &PrivateKeySigner, amount: U256) {
     fund(s, user.address(), amount).await;
     approve(s, user, s.settlement(), amount).await;
-    s.ok(user, s.settlement(), Settlement::depositCall { amount }).await;
+    s.ok(user, s.settlement(), Settlement::depositCall { amount })
+        .await;
 }
 
 /// Adds and accepts a contribution of `content` to `datanet` by `contributor`; returns its id.
@@ -58,7 +78,12 @@ pub async fn accepted_contribution<C: Chain>(
     content: &str,
 ) -> U256 {
     let id = add_contribution(s, contributor, datanet, content, U256::ZERO).await;
-    s.ok(curator, s.datanets(), DatanetRegistry::acceptContributionCall { contributionId: id }).await;
+    s.ok(
+        curator,
+        s.datanets(),
+        DatanetRegistry::acceptContributionCall { contributionId: id },
+    )
+    .await;
     id
 }
 
@@ -86,29 +111,83 @@ pub async fn add_contribution<C: Chain>(
             },
         )
         .await;
-    r.event::<DatanetRegistry::ContributionAdded>(s.datanets()).contributionId
+    r.event::<DatanetRegistry::ContributionAdded>(s.datanets())
+        .contributionId
 }
 
 /// Stakes the minimum for `operator`, sets `key` as its signer and serves `model`.
-pub async fn register_operator<C: Chain>(s: &Suite<C>, operator: &PrivateKeySigner, key: Address, model: U256) {
-    let stake = s.view(s.operators(), OperatorRegistry::minStakeCall {}).await;
+pub async fn register_operator<C: Chain>(
+    s: &Suite<C>,
+    operator: &PrivateKeySigner,
+    key: Address,
+    model: U256,
+) {
+    let stake = s
+        .view(s.operators(), OperatorRegistry::minStakeCall {})
+        .await;
     fund(s, operator.address(), stake).await;
     approve(s, operator, s.operators(), stake).await;
-    s.ok(operator, s.operators(), OperatorRegistry::stakeCall { amount: stake }).await;
-    s.ok(operator, s.operators(), OperatorRegistry::setSignerCall { signer: key }).await;
-    s.ok(operator, s.operators(), OperatorRegistry::setServingCall { modelId: model, serving: true }).await;
+    s.ok(
+        operator,
+        s.operators(),
+        OperatorRegistry::stakeCall { amount: stake },
+    )
+    .await;
+    s.ok(
+        operator,
+        s.operators(),
+        OperatorRegistry::setSignerCall { signer: key },
+    )
+    .await;
+    s.ok(
+        operator,
+        s.operators(),
+        OperatorRegistry::setServingCall {
+            modelId: model,
+            serving: true,
+        },
+    )
+    .await;
 }
 
 /// Builds the world described in the module docs.
 pub async fn world<C: Chain>(chain: C) -> Suite<C> {
     let s = Suite::deploy(chain).await;
     let a = s.actors.clone();
-    s.ok(&a.curator, s.datanets(), DatanetRegistry::createDatanetCall { metadataURI: "ipfs://datanet".into(), minAccepted: 2 })
-        .await;
+    s.ok(
+        &a.curator,
+        s.datanets(),
+        DatanetRegistry::createDatanetCall {
+            metadataURI: "ipfs://datanet".into(),
+            minAccepted: 2,
+        },
+    )
+    .await;
     let d = U256::from(DATANET);
-    accepted_contribution(&s, &a.curator, &a.alice, d, "the quick brown fox jumps over the lazy dog").await;
-    accepted_contribution(&s, &a.curator, &a.bob, d, "pack my box with five dozen liquor jugs").await;
-    add_contribution(&s, &a.alice, d, "sphinx of black quartz judge my vow", U256::ZERO).await;
+    accepted_contribution(
+        &s,
+        &a.curator,
+        &a.alice,
+        d,
+        "the quick brown fox jumps over the lazy dog",
+    )
+    .await;
+    accepted_contribution(
+        &s,
+        &a.curator,
+        &a.bob,
+        d,
+        "pack my box with five dozen liquor jugs",
+    )
+    .await;
+    add_contribution(
+        &s,
+        &a.alice,
+        d,
+        "sphinx of black quartz judge my vow",
+        U256::ZERO,
+    )
+    .await;
     s.ok(
         &a.developer,
         s.models(),
@@ -164,7 +243,11 @@ impl SignedBatch {
     }
 
     /// Signs the (possibly edited) batch again with `key`.
-    pub async fn resign(&mut self, domain: &alloy::sol_types::Eip712Domain, key: &PrivateKeySigner) {
+    pub async fn resign(
+        &mut self,
+        domain: &alloy::sol_types::Eip712Domain,
+        key: &PrivateKeySigner,
+    ) {
         self.signature = sign_batch(key, domain, &self.batch).await.expect("signs");
     }
 }
@@ -199,7 +282,11 @@ pub async fn build_batch<C: Chain>(
     let mut vouchers = Vec::new();
     let mut totals: BTreeMap<U256, U256> = BTreeMap::new();
     for c in &charges {
-        debits.push(Debit { user: c.user.address(), modelId: c.model, amount: c.amount });
+        debits.push(Debit {
+            user: c.user.address(),
+            modelId: c.model,
+            amount: c.amount,
+        });
         let voucher = Voucher {
             user: c.user.address(),
             operator,
@@ -208,42 +295,92 @@ pub async fn build_batch<C: Chain>(
             expiry,
             nonce: 0,
         };
-        vouchers.push(sign_voucher(&c.user, &s.domain, &voucher).await.expect("signs"));
+        vouchers.push(
+            sign_voucher(&c.user, &s.domain, &voucher)
+                .await
+                .expect("signs"),
+        );
         *totals.entry(c.model).or_default() += c.amount;
     }
     let mut credits = Vec::new();
     for (model, total) in totals {
         let share = policy.split(total).data;
-        let a = attribution.get(&model).expect("attribution for every charged model");
-        let split = distribute_data_share(share, &a.weights, a.denominator, a.remainder_datanet).expect("valid weights");
+        let a = attribution
+            .get(&model)
+            .expect("attribution for every charged model");
+        let split = distribute_data_share(share, &a.weights, a.denominator, a.remainder_datanet)
+            .expect("valid weights");
         for ((datanet, contribution), amount) in split {
-            credits.push(DataCredit { modelId: model, datanetId: datanet, contributionId: contribution, amount });
+            credits.push(DataCredit {
+                modelId: model,
+                datanetId: datanet,
+                contributionId: contribution,
+                amount,
+            });
         }
     }
-    let batch = Batch { operator, sequence, receiptsRoot: B256::repeat_byte(0x42), debits, credits };
+    let batch = Batch {
+        operator,
+        sequence,
+        receiptsRoot: B256::repeat_byte(0x42),
+        debits,
+        credits,
+    };
     let signature = sign_batch(key, &s.domain, &batch).await.expect("signs");
-    SignedBatch { batch, signature, vouchers }
+    SignedBatch {
+        batch,
+        signature,
+        vouchers,
+    }
 }
 
 /// The world's usual attribution for model 1: contribution 1 weighs 60 %, contribution 2 25 %,
 /// 15 % unattributed.
 pub fn world_attribution() -> BTreeMap<U256, Attribution> {
     let d = U256::from(DATANET);
-    let weights = BTreeMap::from([((d, U256::from(1)), 600_000u128), ((d, U256::from(2)), 250_000u128)]);
-    BTreeMap::from([(U256::from(MODEL), Attribution { weights, denominator: 1_000_000, remainder_datanet: d })])
+    let weights = BTreeMap::from([
+        ((d, U256::from(1)), 600_000u128),
+        ((d, U256::from(2)), 250_000u128),
+    ]);
+    BTreeMap::from([(
+        U256::from(MODEL),
+        Attribution {
+            weights,
+            denominator: 1_000_000,
+            remainder_datanet: d,
+        },
+    )])
 }
 
 /// A valid batch of the world: `amounts` charged to carol and dave on model 1, caps 100 OPEN.
-pub async fn world_batch<C: Chain>(s: &Suite<C>, sequence: u64, carol: U256, dave: U256) -> SignedBatch {
+pub async fn world_batch<C: Chain>(
+    s: &Suite<C>,
+    sequence: u64,
+    carol: U256,
+    dave: U256,
+) -> SignedBatch {
     let a = &s.actors;
     let mut charges = Vec::new();
     for (user, amount) in [(&a.carol, carol), (&a.dave, dave)] {
         if !amount.is_zero() {
-            charges.push(Charge { user: user.clone(), model: U256::from(MODEL), amount, cap: open(100) });
+            charges.push(Charge {
+                user: user.clone(),
+                model: U256::from(MODEL),
+                amount,
+                cap: open(100),
+            });
         }
     }
-    build_batch(s, a.operator.address(), &a.operator_key, sequence, &charges, &world_attribution(), SplitPolicy::default())
-        .await
+    build_batch(
+        s,
+        a.operator.address(),
+        &a.operator_key,
+        sequence,
+        &charges,
+        &world_attribution(),
+        SplitPolicy::default(),
+    )
+    .await
 }
 
 /// Every OPEN balance and settlement account a scenario may check, to prove "nothing changed".
@@ -261,23 +398,44 @@ pub struct Snapshot {
 pub async fn snapshot<C: Chain>(s: &Suite<C>) -> Snapshot {
     let a = &s.actors;
     let mut accounts = Vec::new();
-    for who in [&a.governance, &a.treasury, &a.curator, &a.alice, &a.bob, &a.developer, &a.operator, &a.operator_key, &a.carol, &a.dave]
-    {
+    for who in [
+        &a.governance,
+        &a.treasury,
+        &a.curator,
+        &a.alice,
+        &a.bob,
+        &a.developer,
+        &a.operator,
+        &a.operator_key,
+        &a.carol,
+        &a.dave,
+    ] {
         let w = who.address();
         accounts.push((
             w,
             balance(s, w).await,
-            s.view(s.settlement(), Settlement::balanceOfCall { user: w }).await,
-            s.view(s.settlement(), Settlement::claimableCall { account: w }).await,
+            s.view(s.settlement(), Settlement::balanceOfCall { user: w })
+                .await,
+            s.view(s.settlement(), Settlement::claimableCall { account: w })
+                .await,
         ));
     }
-    let contracts =
-        vec![balance(s, s.datanets()).await, balance(s, s.operators()).await, balance(s, s.settlement()).await];
+    let contracts = vec![
+        balance(s, s.datanets()).await,
+        balance(s, s.operators()).await,
+        balance(s, s.settlement()).await,
+    ];
     let totals = (
-        s.view(s.settlement(), Settlement::totalDepositsCall {}).await,
-        s.view(s.settlement(), Settlement::totalClaimableCall {}).await,
+        s.view(s.settlement(), Settlement::totalDepositsCall {})
+            .await,
+        s.view(s.settlement(), Settlement::totalClaimableCall {})
+            .await,
     );
-    Snapshot { accounts, contracts, totals }
+    Snapshot {
+        accounts,
+        contracts,
+        totals,
+    }
 }
 
 /// Whether an outcome is a success.

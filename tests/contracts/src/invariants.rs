@@ -101,11 +101,24 @@ struct Model {
 pub async fn check_operations<C: Chain>(s: &Suite<C>, ops: &[Op]) {
     let a = s.actors.clone();
     let users = [a.carol.clone(), a.dave.clone(), a.bob.clone()];
-    let beneficiaries = [&a.treasury, &a.operator, &a.developer, &a.alice, &a.bob, &a.curator].map(|k| k.address());
+    let beneficiaries = [
+        &a.treasury,
+        &a.operator,
+        &a.developer,
+        &a.alice,
+        &a.bob,
+        &a.curator,
+    ]
+    .map(|k| k.address());
     let supply = s.view(s.token(), OpenToken::totalSupplyCall {}).await;
     let mut m = Model::default();
     for u in &users {
-        let d = s.view(s.settlement(), Settlement::balanceOfCall { user: u.address() }).await;
+        let d = s
+            .view(
+                s.settlement(),
+                Settlement::balanceOfCall { user: u.address() },
+            )
+            .await;
         m.deposits.insert(u.address(), d);
     }
 
@@ -115,14 +128,27 @@ pub async fn check_operations<C: Chain>(s: &Suite<C>, ops: &[Op]) {
                 let (u, amount) = (&users[*user], U256::from(*amount));
                 fund(s, u.address(), amount).await;
                 approve(s, u, s.settlement(), amount).await;
-                s.ok(u, s.settlement(), Settlement::depositCall { amount }).await;
+                s.ok(u, s.settlement(), Settlement::depositCall { amount })
+                    .await;
                 *m.deposits.entry(u.address()).or_default() += amount;
             }
             Op::RequestWithdrawal { user, amount } => {
                 let (u, amount) = (&users[*user], U256::from(*amount));
-                let outcome = s.send(u, s.settlement(), Settlement::requestWithdrawalCall { amount }).await;
+                let outcome = s
+                    .send(
+                        u,
+                        s.settlement(),
+                        Settlement::requestWithdrawalCall { amount },
+                    )
+                    .await;
                 let expect_ok = amount <= m.deposits[&u.address()];
-                assert_outcome(step, op, &outcome, expect_ok, Settlement::InsufficientBalance::SELECTOR);
+                assert_outcome(
+                    step,
+                    op,
+                    &outcome,
+                    expect_ok,
+                    Settlement::InsufficientBalance::SELECTOR,
+                );
                 if expect_ok {
                     m.withdrawals.insert(u.address(), amount);
                 }
@@ -143,31 +169,65 @@ pub async fn check_operations<C: Chain>(s: &Suite<C>, ops: &[Op]) {
                         describe_revert(data)
                     ),
                     (Outcome::Revert(data), None) => {
-                        assert_eq!(&data[..4], &Settlement::NoWithdrawalRequested::SELECTOR[..], "step {step} {op:?}")
+                        assert_eq!(
+                            &data[..4],
+                            &Settlement::NoWithdrawalRequested::SELECTOR[..],
+                            "step {step} {op:?}"
+                        )
                     }
-                    (Outcome::Success { .. }, None) => panic!("step {step} {op:?}: withdrew without a request"),
+                    (Outcome::Success { .. }, None) => {
+                        panic!("step {step} {op:?}: withdrew without a request")
+                    }
                 }
             }
-            Op::Settle { charges, weights } => settle(s, &mut m, step, op, &users, charges, *weights).await,
+            Op::Settle { charges, weights } => {
+                settle(s, &mut m, step, op, &users, charges, *weights).await
+            }
             Op::Claim { who } => {
-                let k = [&a.treasury, &a.operator, &a.developer, &a.alice, &a.bob, &a.curator][*who];
+                let k = [
+                    &a.treasury,
+                    &a.operator,
+                    &a.developer,
+                    &a.alice,
+                    &a.bob,
+                    &a.curator,
+                ][*who];
                 let owed = m.claimable.get(&k.address()).copied().unwrap_or_default();
                 let outcome = s.send(k, s.settlement(), Settlement::claimCall {}).await;
-                assert_outcome(step, op, &outcome, !owed.is_zero(), Settlement::NothingToClaim::SELECTOR);
+                assert_outcome(
+                    step,
+                    op,
+                    &outcome,
+                    !owed.is_zero(),
+                    Settlement::NothingToClaim::SELECTOR,
+                );
                 m.claimable.insert(k.address(), U256::ZERO);
             }
             Op::Slash { amount } => {
                 s.ok(
                     &a.governance,
                     s.operators(),
-                    OperatorRegistry::slashCall { operator: a.operator.address(), amount: U256::from(*amount), reason: "test".into() },
+                    OperatorRegistry::slashCall {
+                        operator: a.operator.address(),
+                        amount: U256::from(*amount),
+                        reason: "test".into(),
+                    },
                 )
                 .await;
                 m.slashed = true;
             }
             Op::AdvanceTime { seconds } => s.advance(*seconds).await,
         }
-        check_state(s, &m, step, op, supply, &users.iter().map(|u| u.address()).collect::<Vec<_>>(), &beneficiaries).await;
+        check_state(
+            s,
+            &m,
+            step,
+            op,
+            supply,
+            &users.iter().map(|u| u.address()).collect::<Vec<_>>(),
+            &beneficiaries,
+        )
+        .await;
     }
 }
 
@@ -191,8 +251,17 @@ async fn settle<C: Chain>(
             let user = users[u].clone();
             let spent = m.spent.get(&user.address()).copied().unwrap_or_default();
             let amount = U256::from(amount);
-            let cap = if over { spent + amount - U256::from(1) } else { spent + amount };
-            Charge { user, model: U256::from(MODEL), amount, cap }
+            let cap = if over {
+                spent + amount - U256::from(1)
+            } else {
+                spent + amount
+            };
+            Charge {
+                user,
+                model: U256::from(MODEL),
+                amount,
+                cap,
+            }
         })
         .collect();
     // The contract checks users in address order: the first failing one decides the error.
@@ -213,11 +282,22 @@ async fn settle<C: Chain>(
     };
     let mut attribution = world_attribution();
     let d = U256::from(DATANET);
-    let weights =
-        BTreeMap::from([((d, U256::from(1)), u128::from(weights.0)), ((d, U256::from(2)), u128::from(weights.1))]);
+    let weights = BTreeMap::from([
+        ((d, U256::from(1)), u128::from(weights.0)),
+        ((d, U256::from(2)), u128::from(weights.1)),
+    ]);
     attribution.get_mut(&U256::from(MODEL)).unwrap().weights = weights.clone();
     let sequence = m.sequence + 1;
-    let b = build_batch(s, a.operator.address(), &a.operator_key, sequence, &charge_list, &attribution, SplitPolicy::default()).await;
+    let b = build_batch(
+        s,
+        a.operator.address(),
+        &a.operator_key,
+        sequence,
+        &charge_list,
+        &attribution,
+        SplitPolicy::default(),
+    )
+    .await;
     let outcome = s.send(&a.operator, s.settlement(), b.call()).await;
     match expected_error {
         Some(selector) => assert_outcome(step, op, &outcome, false, selector),
@@ -249,10 +329,21 @@ async fn settle<C: Chain>(
 
 fn assert_outcome(step: usize, op: &Op, outcome: &Outcome, expect_ok: bool, selector: [u8; 4]) {
     match outcome {
-        Outcome::Success { .. } => assert!(expect_ok, "step {step} {op:?}: succeeded, expected revert"),
+        Outcome::Success { .. } => {
+            assert!(expect_ok, "step {step} {op:?}: succeeded, expected revert")
+        }
         Outcome::Revert(data) => {
-            assert!(!expect_ok, "step {step} {op:?}: reverted unexpectedly: {}", describe_revert(data));
-            assert_eq!(&data[..4], &selector[..], "step {step} {op:?}: wrong revert {}", describe_revert(data));
+            assert!(
+                !expect_ok,
+                "step {step} {op:?}: reverted unexpectedly: {}",
+                describe_revert(data)
+            );
+            assert_eq!(
+                &data[..4],
+                &selector[..],
+                "step {step} {op:?}: wrong revert {}",
+                describe_revert(data)
+            );
         }
     }
 }
@@ -267,35 +358,83 @@ async fn check_state<C: Chain>(
     beneficiaries: &[Address],
 ) {
     let a = &s.actors;
-    assert_eq!(s.view(s.token(), OpenToken::totalSupplyCall {}).await, supply, "step {step} {op:?}: supply changed");
+    assert_eq!(
+        s.view(s.token(), OpenToken::totalSupplyCall {}).await,
+        supply,
+        "step {step} {op:?}: supply changed"
+    );
     for u in users {
-        let on_chain = s.view(s.settlement(), Settlement::balanceOfCall { user: *u }).await;
-        assert_eq!(on_chain, m.deposits[u], "step {step} {op:?}: deposit of {u}");
-        let spent = s
-            .view(s.settlement(), Settlement::spentCall { user: *u, operator: a.operator.address(), modelId: U256::from(MODEL) })
+        let on_chain = s
+            .view(s.settlement(), Settlement::balanceOfCall { user: *u })
             .await;
-        assert_eq!(spent, m.spent.get(u).copied().unwrap_or_default(), "step {step} {op:?}: spent of {u}");
+        assert_eq!(
+            on_chain, m.deposits[u],
+            "step {step} {op:?}: deposit of {u}"
+        );
+        let spent = s
+            .view(
+                s.settlement(),
+                Settlement::spentCall {
+                    user: *u,
+                    operator: a.operator.address(),
+                    modelId: U256::from(MODEL),
+                },
+            )
+            .await;
+        assert_eq!(
+            spent,
+            m.spent.get(u).copied().unwrap_or_default(),
+            "step {step} {op:?}: spent of {u}"
+        );
     }
     for b in beneficiaries {
-        let on_chain = s.view(s.settlement(), Settlement::claimableCall { account: *b }).await;
-        assert_eq!(on_chain, m.claimable.get(b).copied().unwrap_or_default(), "step {step} {op:?}: claimable of {b}");
+        let on_chain = s
+            .view(s.settlement(), Settlement::claimableCall { account: *b })
+            .await;
+        assert_eq!(
+            on_chain,
+            m.claimable.get(b).copied().unwrap_or_default(),
+            "step {step} {op:?}: claimable of {b}"
+        );
     }
     let deposits: U256 = m.deposits.values().copied().sum();
     let claimable: U256 = m.claimable.values().copied().sum();
-    assert_eq!(s.view(s.settlement(), Settlement::totalDepositsCall {}).await, deposits, "step {step} {op:?}");
-    assert_eq!(s.view(s.settlement(), Settlement::totalClaimableCall {}).await, claimable, "step {step} {op:?}");
+    assert_eq!(
+        s.view(s.settlement(), Settlement::totalDepositsCall {})
+            .await,
+        deposits,
+        "step {step} {op:?}"
+    );
+    assert_eq!(
+        s.view(s.settlement(), Settlement::totalClaimableCall {})
+            .await,
+        claimable,
+        "step {step} {op:?}"
+    );
     assert_escrow_invariant(s).await;
 
     // Conservation: every OPEN is held by a known account or contract.
-    let mut holders: Vec<Address> =
-        [&a.governance, &a.treasury, &a.curator, &a.alice, &a.bob, &a.developer, &a.operator, &a.operator_key, &a.carol, &a.dave]
-            .iter()
-            .map(|k| k.address())
-            .collect();
+    let mut holders: Vec<Address> = [
+        &a.governance,
+        &a.treasury,
+        &a.curator,
+        &a.alice,
+        &a.bob,
+        &a.developer,
+        &a.operator,
+        &a.operator_key,
+        &a.carol,
+        &a.dave,
+    ]
+    .iter()
+    .map(|k| k.address())
+    .collect();
     holders.extend([s.datanets(), s.operators(), s.settlement()]);
     let mut held = U256::ZERO;
     for h in holders {
-        held += s.view(s.token(), OpenToken::balanceOfCall { account: h }).await;
+        held += s
+            .view(s.token(), OpenToken::balanceOfCall { account: h })
+            .await;
     }
     assert_eq!(held, supply, "step {step} {op:?}: OPEN created or lost");
 }
@@ -303,7 +442,15 @@ async fn check_state<C: Chain>(
 /// Settlement's OPEN balance equals the sum of deposits plus unclaimed rewards.
 pub async fn assert_escrow_invariant<C: Chain>(s: &Suite<C>) {
     let held = balance(s, s.settlement()).await;
-    let deposits = s.view(s.settlement(), Settlement::totalDepositsCall {}).await;
-    let claimable = s.view(s.settlement(), Settlement::totalClaimableCall {}).await;
-    assert_eq!(held, deposits + claimable, "escrow invariant: balance != deposits + claimable");
+    let deposits = s
+        .view(s.settlement(), Settlement::totalDepositsCall {})
+        .await;
+    let claimable = s
+        .view(s.settlement(), Settlement::totalClaimableCall {})
+        .await;
+    assert_eq!(
+        held,
+        deposits + claimable,
+        "escrow invariant: balance != deposits + claimable"
+    );
 }

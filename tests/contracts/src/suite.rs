@@ -71,10 +71,18 @@ impl<C: Chain> Suite<C> {
             carol: a[8].clone(),
             dave: a[9].clone(),
         };
-        let config = DeployConfig { treasury: Some(actors.treasury.address()), ..DeployConfig::default() };
+        let config = DeployConfig {
+            treasury: Some(actors.treasury.address()),
+            ..DeployConfig::default()
+        };
         let deployment = chain.deploy_suite(&config).await.expect("suite deploys");
         let domain = settlement_domain(chain.chain_id(), deployment.contracts.settlement);
-        Self { chain, deployment, domain, actors }
+        Self {
+            chain,
+            deployment,
+            domain,
+            actors,
+        }
     }
 
     /// Token address.
@@ -100,30 +108,54 @@ impl<C: Chain> Suite<C> {
 
     /// Sends `call` from `from` to `to`.
     pub async fn send<T: SolCall>(&self, from: &PrivateKeySigner, to: Address, call: T) -> Outcome {
-        self.chain.send(from.address(), to, Bytes::from(call.abi_encode())).await.expect("backend works")
+        self.chain
+            .send(from.address(), to, Bytes::from(call.abi_encode()))
+            .await
+            .expect("backend works")
     }
 
     /// Sends `call` and expects it to succeed; returns its logs.
     pub async fn ok<T: SolCall>(&self, from: &PrivateKeySigner, to: Address, call: T) -> Receipt {
         match self.send(from, to, call).await {
             Outcome::Success { logs, gas_used } => Receipt { logs, gas_used },
-            Outcome::Revert(data) => panic!("{} reverted: {}", T::SIGNATURE, describe_revert(&data)),
+            Outcome::Revert(data) => {
+                panic!("{} reverted: {}", T::SIGNATURE, describe_revert(&data))
+            }
         }
     }
 
     /// Sends `call` and expects it to revert with error `E`; returns the decoded error.
-    pub async fn reverts<T: SolCall, E: SolError>(&self, from: &PrivateKeySigner, to: Address, call: T) -> E {
+    pub async fn reverts<T: SolCall, E: SolError>(
+        &self,
+        from: &PrivateKeySigner,
+        to: Address,
+        call: T,
+    ) -> E {
         match self.send(from, to, call).await {
             Outcome::Revert(data) => E::abi_decode(&data).unwrap_or_else(|_| {
-                panic!("{} reverted with {}, expected {}", T::SIGNATURE, describe_revert(&data), E::SIGNATURE)
+                panic!(
+                    "{} reverted with {}, expected {}",
+                    T::SIGNATURE,
+                    describe_revert(&data),
+                    E::SIGNATURE
+                )
             }),
-            Outcome::Success { .. } => panic!("{} succeeded, expected revert {}", T::SIGNATURE, E::SIGNATURE),
+            Outcome::Success { .. } => panic!(
+                "{} succeeded, expected revert {}",
+                T::SIGNATURE,
+                E::SIGNATURE
+            ),
         }
     }
 
     /// Calls a view.
     pub async fn view<T: SolCall>(&self, to: Address, call: T) -> T::Return {
-        match self.chain.view(to, Bytes::from(call.abi_encode())).await.expect("backend works") {
+        match self
+            .chain
+            .view(to, Bytes::from(call.abi_encode()))
+            .await
+            .expect("backend works")
+        {
             Ok(data) => T::abi_decode_returns(&data).expect("view returns decode"),
             Err(data) => panic!("view {} reverted: {}", T::SIGNATURE, describe_revert(&data)),
         }
@@ -131,9 +163,15 @@ impl<C: Chain> Suite<C> {
 
     /// Expects a view to revert with `E`.
     pub async fn view_reverts<T: SolCall, E: SolError>(&self, to: Address, call: T) -> E {
-        match self.chain.view(to, Bytes::from(call.abi_encode())).await.expect("backend works") {
+        match self
+            .chain
+            .view(to, Bytes::from(call.abi_encode()))
+            .await
+            .expect("backend works")
+        {
             Ok(_) => panic!("view {} succeeded, expected {}", T::SIGNATURE, E::SIGNATURE),
-            Err(data) => E::abi_decode(&data).unwrap_or_else(|_| panic!("view reverted with {}", describe_revert(&data))),
+            Err(data) => E::abi_decode(&data)
+                .unwrap_or_else(|_| panic!("view reverted with {}", describe_revert(&data))),
         }
     }
 
@@ -144,7 +182,10 @@ impl<C: Chain> Suite<C> {
 
     /// Moves time forward.
     pub async fn advance(&self, seconds: u64) {
-        self.chain.advance_time(seconds).await.expect("backend works")
+        self.chain
+            .advance_time(seconds)
+            .await
+            .expect("backend works")
     }
 }
 
@@ -178,7 +219,9 @@ impl Receipt {
 /// Human-readable revert data: the decoded error of any suite contract, or hex.
 pub fn describe_revert(data: &[u8]) -> String {
     use alloy::sol_types::SolInterface;
-    use openledger_primitives::bindings::{DatanetRegistry, ModelRegistry, OpenToken, OperatorRegistry, Settlement};
+    use openledger_primitives::bindings::{
+        DatanetRegistry, ModelRegistry, OpenToken, OperatorRegistry, Settlement,
+    };
     if let Ok(e) = Settlement::SettlementErrors::abi_decode(data) {
         return format!("{e:?}");
     }

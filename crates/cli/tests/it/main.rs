@@ -18,16 +18,30 @@ fn deploy_writes_a_manifest_readers_accept() {
     let config = dir.path().join("deploy.toml");
     std::fs::write(&config, "minStake = \"7\"\nwithdrawalDelay = 60\n").unwrap();
     let out = openledger()
-        .args(["deploy", "--rpc-url", &anvil.endpoint(), "--treasury", &treasury.to_string(), "--out"])
+        .args([
+            "deploy",
+            "--rpc-url",
+            &anvil.endpoint(),
+            "--treasury",
+            &treasury.to_string(),
+            "--out",
+        ])
         .arg(&manifest)
         .arg("--deploy-config")
         .arg(&config)
         .env("OPENLEDGER_PRIVATE_KEY", &key)
         .output()
         .unwrap();
-    assert!(out.status.success(), "deploy failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "deploy failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(!stdout.contains(&key[2..]) && !String::from_utf8_lossy(&out.stderr).contains(&key[2..]), "key leaked to output");
+    assert!(
+        !stdout.contains(&key[2..]) && !String::from_utf8_lossy(&out.stderr).contains(&key[2..]),
+        "key leaked to output"
+    );
 
     let d = read_manifest(&manifest).unwrap();
     assert_eq!(d.chain_id, 31337);
@@ -36,40 +50,65 @@ fn deploy_writes_a_manifest_readers_accept() {
     assert!(stdout.contains(&d.contracts.settlement.to_string()));
 
     // The TOML parameters reached the chain.
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         use alloy::providers::ProviderBuilder;
         use openledger_primitives::bindings::{OperatorRegistry, Settlement};
         let provider = ProviderBuilder::new().connect_http(anvil.endpoint_url());
-        let min = OperatorRegistry::new(d.contracts.operators, &provider).minStake().call().await.unwrap();
+        let min = OperatorRegistry::new(d.contracts.operators, &provider)
+            .minStake()
+            .call()
+            .await
+            .unwrap();
         assert_eq!(min, alloy::primitives::U256::from(7));
-        let delay = Settlement::new(d.contracts.settlement, &provider).withdrawalDelay().call().await.unwrap();
+        let delay = Settlement::new(d.contracts.settlement, &provider)
+            .withdrawalDelay()
+            .call()
+            .await
+            .unwrap();
         assert_eq!(delay, 60);
     });
 }
 
 #[test]
 fn deploy_without_a_signer_says_what_to_do() {
-    let out = openledger().args(["deploy", "--rpc-url", "http://127.0.0.1:9"]).env_remove("OPENLEDGER_PRIVATE_KEY").output().unwrap();
+    let out = openledger()
+        .args(["deploy", "--rpc-url", "http://127.0.0.1:9"])
+        .env_remove("OPENLEDGER_PRIVATE_KEY")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("OPENLEDGER_PRIVATE_KEY"));
 }
 
 #[test]
 fn deploy_refuses_a_malformed_key() {
-    let out = openledger().args(["deploy", "--private-key", "0x1234"]).output().unwrap();
+    let out = openledger()
+        .args(["deploy", "--private-key", "0x1234"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid hex private key"));
 }
 
 #[test]
 fn oracle_serve_refuses_a_bad_setting_before_loading_anything() {
-    let out = openledger().args(["oracle", "serve", "--weight-format", "int3"]).output().unwrap();
+    let out = openledger()
+        .args(["oracle", "serve", "--weight-format", "int3"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("int3"), "{stderr}");
 
-    let out = openledger().args(["oracle", "serve"]).env("OPENLEDGER_MAX_BATCH", "many").output().unwrap();
+    let out = openledger()
+        .args(["oracle", "serve"])
+        .env("OPENLEDGER_MAX_BATCH", "many")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("OPENLEDGER_MAX_BATCH"));
 }

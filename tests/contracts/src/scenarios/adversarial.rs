@@ -14,8 +14,8 @@ use openledger_primitives::{
 use crate::{
     backend::{Chain, Outcome},
     fixtures::{
-        Attribution, Charge, DATANET, MODEL, SignedBatch, accepted_contribution, build_batch, snapshot,
-        world, world_attribution, world_batch,
+        Attribution, Charge, DATANET, MODEL, SignedBatch, accepted_contribution, build_batch,
+        snapshot, world, world_attribution, world_batch,
     },
     suite::{Suite, open},
 };
@@ -23,7 +23,9 @@ use crate::{
 /// Submits `batch`, expects revert `E`, and checks nothing changed.
 async fn refused<C: Chain, E: SolError>(s: &Suite<C>, batch: &SignedBatch) -> E {
     let before = snapshot(s).await;
-    let err = s.reverts::<_, E>(&s.actors.operator, s.settlement(), batch.call()).await;
+    let err = s
+        .reverts::<_, E>(&s.actors.operator, s.settlement(), batch.call())
+        .await;
     assert_eq!(snapshot(s).await, before, "a refused batch changed state");
     err
 }
@@ -45,22 +47,61 @@ pub async fn inactive_operators_are_refused<C: Chain>(chain: C) {
     let s = world(chain).await;
     let a = s.actors.clone();
     // Unregistered: bob signs as an operator with no stake and no signer.
-    let charge = Charge { user: a.carol.clone(), model: U256::from(MODEL), amount: open(1), cap: open(10) };
-    let b = build_batch(&s, a.bob.address(), &a.bob, 1, std::slice::from_ref(&charge), &world_attribution(), SplitPolicy::default()).await;
-    assert_eq!(refused::<_, Settlement::OperatorNotActive>(&s, &b).await.operator, a.bob.address());
+    let charge = Charge {
+        user: a.carol.clone(),
+        model: U256::from(MODEL),
+        amount: open(1),
+        cap: open(10),
+    };
+    let b = build_batch(
+        &s,
+        a.bob.address(),
+        &a.bob,
+        1,
+        std::slice::from_ref(&charge),
+        &world_attribution(),
+        SplitPolicy::default(),
+    )
+    .await;
+    assert_eq!(
+        refused::<_, Settlement::OperatorNotActive>(&s, &b)
+            .await
+            .operator,
+        a.bob.address()
+    );
 
     // Unstaked below the minimum.
-    let stake = s.view(s.operators(), OperatorRegistry::minStakeCall {}).await;
-    s.ok(&a.operator, s.operators(), OperatorRegistry::requestUnstakeCall { amount: stake }).await;
+    let stake = s
+        .view(s.operators(), OperatorRegistry::minStakeCall {})
+        .await;
+    s.ok(
+        &a.operator,
+        s.operators(),
+        OperatorRegistry::requestUnstakeCall { amount: stake },
+    )
+    .await;
     let b = world_batch(&s, 1, open(1), U256::ZERO).await;
     refused::<_, Settlement::OperatorNotActive>(&s, &b).await;
 
     // Slashed (even after restaking).
-    s.ok(&a.governance, s.operators(), OperatorRegistry::slashCall { operator: a.operator.address(), amount: open(1), reason: "fraud".into() })
-        .await;
+    s.ok(
+        &a.governance,
+        s.operators(),
+        OperatorRegistry::slashCall {
+            operator: a.operator.address(),
+            amount: open(1),
+            reason: "fraud".into(),
+        },
+    )
+    .await;
     crate::fixtures::fund(&s, a.operator.address(), stake).await;
     crate::fixtures::approve(&s, &a.operator, s.operators(), stake).await;
-    s.ok(&a.operator, s.operators(), OperatorRegistry::stakeCall { amount: stake }).await;
+    s.ok(
+        &a.operator,
+        s.operators(),
+        OperatorRegistry::stakeCall { amount: stake },
+    )
+    .await;
     refused::<_, Settlement::OperatorNotActive>(&s, &b).await;
 }
 
@@ -85,8 +126,15 @@ pub async fn bad_vouchers_are_refused<C: Chain>(chain: C) {
 
     // Forged: dave signs carol's voucher.
     let mut b = world_batch(&s, 1, open(1), U256::ZERO).await;
-    b.vouchers[0] = sign_voucher(&a.dave, &s.domain, &b.vouchers[0].voucher).await.unwrap();
-    assert_eq!(refused::<_, Settlement::InvalidVoucherSignature>(&s, &b).await.index, U256::ZERO);
+    b.vouchers[0] = sign_voucher(&a.dave, &s.domain, &b.vouchers[0].voucher)
+        .await
+        .unwrap();
+    assert_eq!(
+        refused::<_, Settlement::InvalidVoucherSignature>(&s, &b)
+            .await
+            .index,
+        U256::ZERO
+    );
 
     // Expired.
     let b = world_batch(&s, 1, open(1), U256::ZERO).await;
@@ -117,20 +165,66 @@ pub async fn bad_vouchers_are_refused<C: Chain>(chain: C) {
 pub async fn charges_over_the_cap_are_refused<C: Chain>(chain: C) {
     let s = world(chain).await;
     let a = s.actors.clone();
-    let charge = |amount: u64| Charge { user: a.carol.clone(), model: U256::from(MODEL), amount: open(amount), cap: open(10) };
-    let over = build_batch(&s, a.operator.address(), &a.operator_key, 1, &[charge(11)], &world_attribution(), SplitPolicy::default()).await;
+    let charge = |amount: u64| Charge {
+        user: a.carol.clone(),
+        model: U256::from(MODEL),
+        amount: open(amount),
+        cap: open(10),
+    };
+    let over = build_batch(
+        &s,
+        a.operator.address(),
+        &a.operator_key,
+        1,
+        &[charge(11)],
+        &world_attribution(),
+        SplitPolicy::default(),
+    )
+    .await;
     let err = refused::<_, Settlement::CapExceeded>(&s, &over).await;
     assert_eq!((err.cap, err.wouldSpend), (open(10), open(11)));
 
-    let first = build_batch(&s, a.operator.address(), &a.operator_key, 1, &[charge(6)], &world_attribution(), SplitPolicy::default()).await;
+    let first = build_batch(
+        &s,
+        a.operator.address(),
+        &a.operator_key,
+        1,
+        &[charge(6)],
+        &world_attribution(),
+        SplitPolicy::default(),
+    )
+    .await;
     s.ok(&a.operator, s.settlement(), first.call()).await;
-    let second = build_batch(&s, a.operator.address(), &a.operator_key, 2, &[charge(5)], &world_attribution(), SplitPolicy::default()).await;
+    let second = build_batch(
+        &s,
+        a.operator.address(),
+        &a.operator_key,
+        2,
+        &[charge(5)],
+        &world_attribution(),
+        SplitPolicy::default(),
+    )
+    .await;
     let err = refused::<_, Settlement::CapExceeded>(&s, &second).await;
     assert_eq!(err.wouldSpend, open(11));
 
     // Over the deposit, under the cap.
-    let big = Charge { user: a.dave.clone(), model: U256::from(MODEL), amount: open(501), cap: open(1_000) };
-    let b = build_batch(&s, a.operator.address(), &a.operator_key, 2, &[big], &world_attribution(), SplitPolicy::default()).await;
+    let big = Charge {
+        user: a.dave.clone(),
+        model: U256::from(MODEL),
+        amount: open(501),
+        cap: open(1_000),
+    };
+    let b = build_batch(
+        &s,
+        a.operator.address(),
+        &a.operator_key,
+        2,
+        &[big],
+        &world_attribution(),
+        SplitPolicy::default(),
+    )
+    .await;
     refused::<_, Settlement::InsufficientBalance>(&s, &b).await;
 }
 
@@ -138,13 +232,18 @@ pub async fn charges_over_the_cap_are_refused<C: Chain>(chain: C) {
 pub async fn signatures_do_not_cross_chains_or_contracts<C: Chain>(chain: C) {
     let s = world(chain).await;
     let a = s.actors.clone();
-    for domain in [settlement_domain(1, s.settlement()), settlement_domain(s.chain.chain_id(), s.token())] {
+    for domain in [
+        settlement_domain(1, s.settlement()),
+        settlement_domain(s.chain.chain_id(), s.token()),
+    ] {
         let mut b = world_batch(&s, 1, open(1), U256::ZERO).await;
         b.resign(&domain, &a.operator_key).await;
         refused::<_, Settlement::InvalidOperatorSignature>(&s, &b).await;
 
         let mut b = world_batch(&s, 1, open(1), U256::ZERO).await;
-        b.vouchers[0] = sign_voucher(&a.carol, &domain, &b.vouchers[0].voucher).await.unwrap();
+        b.vouchers[0] = sign_voucher(&a.carol, &domain, &b.vouchers[0].voucher)
+            .await
+            .unwrap();
         refused::<_, Settlement::InvalidVoucherSignature>(&s, &b).await;
     }
 }
@@ -166,8 +265,17 @@ pub async fn malformed_batches_are_refused<C: Chain>(chain: C) {
     let mut b = world_batch(&s, 1, open(1), U256::ZERO).await;
     let c = b.batch.credits[1].clone();
     let half = c.amount / U256::from(2);
-    b.batch.credits[1] = DataCredit { amount: half, ..c.clone() };
-    b.batch.credits.insert(2, DataCredit { amount: c.amount - half, ..c });
+    b.batch.credits[1] = DataCredit {
+        amount: half,
+        ..c.clone()
+    };
+    b.batch.credits.insert(
+        2,
+        DataCredit {
+            amount: c.amount - half,
+            ..c
+        },
+    );
     b.resign(&s.domain, &key).await;
     refused::<_, Settlement::CreditsNotSorted>(&s, &b).await;
 
@@ -175,15 +283,31 @@ pub async fn malformed_batches_are_refused<C: Chain>(chain: C) {
     for delta in [-1i64, 1] {
         let mut b = world_batch(&s, 1, open(1), U256::ZERO).await;
         let last = b.batch.credits.last_mut().unwrap();
-        last.amount = if delta < 0 { last.amount - U256::from(1) } else { last.amount + U256::from(1) };
+        last.amount = if delta < 0 {
+            last.amount - U256::from(1)
+        } else {
+            last.amount + U256::from(1)
+        };
         b.resign(&s.domain, &key).await;
         let err = refused::<_, Settlement::DataCreditsMismatch>(&s, &b).await;
-        assert_eq!(err.actual, if delta < 0 { err.expected - U256::from(1) } else { err.expected + U256::from(1) });
+        assert_eq!(
+            err.actual,
+            if delta < 0 {
+                err.expected - U256::from(1)
+            } else {
+                err.expected + U256::from(1)
+            }
+        );
     }
 
     // A credit for a model nobody was charged for.
     let mut b = world_batch(&s, 1, open(1), U256::ZERO).await;
-    b.batch.credits.push(DataCredit { modelId: U256::from(7), datanetId: U256::from(DATANET), contributionId: U256::ZERO, amount: U256::from(1) });
+    b.batch.credits.push(DataCredit {
+        modelId: U256::from(7),
+        datanetId: U256::from(DATANET),
+        contributionId: U256::ZERO,
+        amount: U256::from(1),
+    });
     b.resign(&s.domain, &key).await;
     refused::<_, Settlement::CreditWithoutDebit>(&s, &b).await;
 
@@ -207,7 +331,15 @@ pub async fn data_credits_must_be_in_lineage_and_accepted<C: Chain>(chain: C) {
     let s = world(chain).await;
     let a = s.actors.clone();
     // A second datanet (not behind model 1) with an accepted contribution (id 4).
-    s.ok(&a.curator, s.datanets(), DatanetRegistry::createDatanetCall { metadataURI: "ipfs://other".into(), minAccepted: 0 }).await;
+    s.ok(
+        &a.curator,
+        s.datanets(),
+        DatanetRegistry::createDatanetCall {
+            metadataURI: "ipfs://other".into(),
+            minAccepted: 0,
+        },
+    )
+    .await;
     let other = U256::from(2);
     let outsider = accepted_contribution(&s, &a.curator, &a.bob, other, "outsider text").await;
     let pending = U256::from(3); // the world's pending contribution in datanet 1
@@ -216,19 +348,60 @@ pub async fn data_credits_must_be_in_lineage_and_accepted<C: Chain>(chain: C) {
         let weights = std::collections::BTreeMap::from([((datanet, contribution), 500_000u128)]);
         std::collections::BTreeMap::from([(
             U256::from(MODEL),
-            Attribution { weights, denominator: 1_000_000, remainder_datanet: U256::from(DATANET) },
+            Attribution {
+                weights,
+                denominator: 1_000_000,
+                remainder_datanet: U256::from(DATANET),
+            },
         )])
     };
-    let charge = [Charge { user: a.carol.clone(), model: U256::from(MODEL), amount: open(1), cap: open(10) }];
+    let charge = [Charge {
+        user: a.carol.clone(),
+        model: U256::from(MODEL),
+        amount: open(1),
+        cap: open(10),
+    }];
     let op = a.operator.address();
 
-    let b = build_batch(&s, op, &a.operator_key, 1, &charge, &attribution(U256::from(DATANET), pending), SplitPolicy::default()).await;
-    assert_eq!(refused::<_, Settlement::ContributionNotAccepted>(&s, &b).await.contributionId, pending);
+    let b = build_batch(
+        &s,
+        op,
+        &a.operator_key,
+        1,
+        &charge,
+        &attribution(U256::from(DATANET), pending),
+        SplitPolicy::default(),
+    )
+    .await;
+    assert_eq!(
+        refused::<_, Settlement::ContributionNotAccepted>(&s, &b)
+            .await
+            .contributionId,
+        pending
+    );
 
-    let b = build_batch(&s, op, &a.operator_key, 1, &charge, &attribution(other, outsider), SplitPolicy::default()).await;
+    let b = build_batch(
+        &s,
+        op,
+        &a.operator_key,
+        1,
+        &charge,
+        &attribution(other, outsider),
+        SplitPolicy::default(),
+    )
+    .await;
     refused::<_, Settlement::DatanetNotInLineage>(&s, &b).await;
 
-    let b = build_batch(&s, op, &a.operator_key, 1, &charge, &attribution(U256::from(DATANET), outsider), SplitPolicy::default()).await;
+    let b = build_batch(
+        &s,
+        op,
+        &a.operator_key,
+        1,
+        &charge,
+        &attribution(U256::from(DATANET), outsider),
+        SplitPolicy::default(),
+    )
+    .await;
     refused::<_, Settlement::ContributionNotInDatanet>(&s, &b).await;
 
     // Once the model adds datanet 2 in a new version, the outsider can be paid.
@@ -244,7 +417,16 @@ pub async fn data_credits_must_be_in_lineage_and_accepted<C: Chain>(chain: C) {
         },
     )
     .await;
-    let b = build_batch(&s, op, &a.operator_key, 1, &charge, &attribution(other, outsider), SplitPolicy::default()).await;
+    let b = build_batch(
+        &s,
+        op,
+        &a.operator_key,
+        1,
+        &charge,
+        &attribution(other, outsider),
+        SplitPolicy::default(),
+    )
+    .await;
     s.ok(&a.operator, s.settlement(), b.call()).await;
 }
 
@@ -254,16 +436,41 @@ pub async fn overflowing_charge_is_refused<C: Chain>(chain: C) {
     let s = world(chain).await;
     let a = s.actors.clone();
     let op = a.operator.address();
-    let charge = |amount: U256| Charge { user: a.carol.clone(), model: U256::from(MODEL), amount, cap: U256::MAX };
-    let first = build_batch(&s, op, &a.operator_key, 1, &[charge(open(1))], &world_attribution(), SplitPolicy::default()).await;
+    let charge = |amount: U256| Charge {
+        user: a.carol.clone(),
+        model: U256::from(MODEL),
+        amount,
+        cap: U256::MAX,
+    };
+    let first = build_batch(
+        &s,
+        op,
+        &a.operator_key,
+        1,
+        &[charge(open(1))],
+        &world_attribution(),
+        SplitPolicy::default(),
+    )
+    .await;
     s.ok(&a.operator, s.settlement(), first.call()).await;
     // Spent is now 1 OPEN; charging U256::MAX on top overflows before any balance check.
-    let mut b = build_batch(&s, op, &a.operator_key, 2, &[charge(open(1))], &world_attribution(), SplitPolicy::default()).await;
+    let mut b = build_batch(
+        &s,
+        op,
+        &a.operator_key,
+        2,
+        &[charge(open(1))],
+        &world_attribution(),
+        SplitPolicy::default(),
+    )
+    .await;
     b.batch.debits[0].amount = U256::MAX;
     b.resign(&s.domain, &a.operator_key).await;
     let before = snapshot(&s).await;
     match s.send(&a.operator, s.settlement(), b.call()).await {
-        Outcome::Revert(data) => assert_eq!(Panic::abi_decode(&data).unwrap().code, U256::from(0x11)),
+        Outcome::Revert(data) => {
+            assert_eq!(Panic::abi_decode(&data).unwrap().code, U256::from(0x11))
+        }
         Outcome::Success { .. } => panic!("overflowing charge settled"),
     }
     assert_eq!(snapshot(&s).await, before);
@@ -279,7 +486,14 @@ pub async fn reentrancy_is_blocked<C: Chain>(chain: C) {
         .chain
         .deploy_contract(
             a.carol.address(),
-            init(&ReentrantToken::BYTECODE, ReentrantToken::constructorCall { holder: a.carol.address(), supply: open(1_000) }.abi_encode()),
+            init(
+                &ReentrantToken::BYTECODE,
+                ReentrantToken::constructorCall {
+                    holder: a.carol.address(),
+                    supply: open(1_000),
+                }
+                .abi_encode(),
+            ),
         )
         .await
         .unwrap();
@@ -304,18 +518,71 @@ pub async fn reentrancy_is_blocked<C: Chain>(chain: C) {
         )
         .await
         .unwrap();
-    s.ok(&a.carol, evil, ReentrantToken::approveCall { spender: settlement, value: open(100) }).await;
-    s.ok(&a.carol, settlement, Settlement::depositCall { amount: open(100) }).await;
-    s.ok(&a.carol, settlement, Settlement::requestWithdrawalCall { amount: open(100) }).await;
-    let withdraw = Bytes::from(alloy::sol_types::SolCall::abi_encode(&Settlement::withdrawCall {}));
-    s.ok(&a.carol, evil, ReentrantToken::armCall { target_: settlement, payload_: withdraw }).await;
+    s.ok(
+        &a.carol,
+        evil,
+        ReentrantToken::approveCall {
+            spender: settlement,
+            value: open(100),
+        },
+    )
+    .await;
+    s.ok(
+        &a.carol,
+        settlement,
+        Settlement::depositCall { amount: open(100) },
+    )
+    .await;
+    s.ok(
+        &a.carol,
+        settlement,
+        Settlement::requestWithdrawalCall { amount: open(100) },
+    )
+    .await;
+    let withdraw = Bytes::from(alloy::sol_types::SolCall::abi_encode(
+        &Settlement::withdrawCall {},
+    ));
+    s.ok(
+        &a.carol,
+        evil,
+        ReentrantToken::armCall {
+            target_: settlement,
+            payload_: withdraw,
+        },
+    )
+    .await;
 
-    s.ok(&a.carol, settlement, Settlement::withdrawCall {}).await;
+    s.ok(&a.carol, settlement, Settlement::withdrawCall {})
+        .await;
     assert!(s.view(evil, ReentrantToken::reenteredCall {}).await);
     assert!(!s.view(evil, ReentrantToken::reentrySucceededCall {}).await);
     let inner = s.view(evil, ReentrantToken::reentryReturnCall {}).await;
-    assert_eq!(&inner[..4], &Settlement::ReentrancyGuardReentrantCall::SELECTOR[..]);
-    assert_eq!(s.view(evil, ReentrantToken::balanceOfCall { account: a.carol.address() }).await, open(1_000));
-    assert_eq!(s.view(evil, ReentrantToken::balanceOfCall { account: settlement }).await, U256::ZERO);
-    assert_eq!(s.view(settlement, Settlement::totalDepositsCall {}).await, U256::ZERO);
+    assert_eq!(
+        &inner[..4],
+        &Settlement::ReentrancyGuardReentrantCall::SELECTOR[..]
+    );
+    assert_eq!(
+        s.view(
+            evil,
+            ReentrantToken::balanceOfCall {
+                account: a.carol.address()
+            }
+        )
+        .await,
+        open(1_000)
+    );
+    assert_eq!(
+        s.view(
+            evil,
+            ReentrantToken::balanceOfCall {
+                account: settlement
+            }
+        )
+        .await,
+        U256::ZERO
+    );
+    assert_eq!(
+        s.view(settlement, Settlement::totalDepositsCall {}).await,
+        U256::ZERO
+    );
 }

@@ -20,25 +20,58 @@ use crate::{
 pub async fn settle_batch_splits_fees_exactly<C: Chain>(chain: C) {
     let s = world(chain).await;
     let a = s.actors.clone();
-    let (carol_fee, dave_fee) = (U256::from(1_234_567_891_234_567u64), U256::from(987_654_321u64));
+    let (carol_fee, dave_fee) = (
+        U256::from(1_234_567_891_234_567u64),
+        U256::from(987_654_321u64),
+    );
     let b = world_batch(&s, 1, carol_fee, dave_fee).await;
     let r = s.ok(&a.bob, s.settlement(), b.call()).await; // anyone may relay a signed batch
     let total = carol_fee + dave_fee;
 
     let settled = r.event::<Settlement::BatchSettled>(s.settlement());
-    assert_eq!((settled.operator, settled.sequence, settled.totalCharged), (a.operator.address(), 1, total));
-    assert_eq!(s.view(s.settlement(), Settlement::lastSequenceCall { operator: a.operator.address() }).await, 1);
+    assert_eq!(
+        (settled.operator, settled.sequence, settled.totalCharged),
+        (a.operator.address(), 1, total)
+    );
+    assert_eq!(
+        s.view(
+            s.settlement(),
+            Settlement::lastSequenceCall {
+                operator: a.operator.address()
+            }
+        )
+        .await,
+        1
+    );
     for (user, fee) in [(&a.carol, carol_fee), (&a.dave, dave_fee)] {
-        assert_eq!(s.view(s.settlement(), Settlement::balanceOfCall { user: user.address() }).await, open(500) - fee);
+        assert_eq!(
+            s.view(
+                s.settlement(),
+                Settlement::balanceOfCall {
+                    user: user.address()
+                }
+            )
+            .await,
+            open(500) - fee
+        );
         let spent = s
-            .view(s.settlement(), Settlement::spentCall { user: user.address(), operator: a.operator.address(), modelId: U256::from(MODEL) })
+            .view(
+                s.settlement(),
+                Settlement::spentCall {
+                    user: user.address(),
+                    operator: a.operator.address(),
+                    modelId: U256::from(MODEL),
+                },
+            )
             .await;
         assert_eq!(spent, fee);
     }
     assert_eq!(r.events::<Settlement::Charged>(s.settlement()).len(), 2);
 
     let split = SplitPolicy::default().split(total);
-    let claimable = |who: alloy::primitives::Address| s.view(s.settlement(), Settlement::claimableCall { account: who });
+    let claimable = |who: alloy::primitives::Address| {
+        s.view(s.settlement(), Settlement::claimableCall { account: who })
+    };
     assert_eq!(claimable(a.treasury.address()).await, split.protocol);
     assert_eq!(claimable(a.operator.address()).await, split.operator);
     assert_eq!(claimable(a.developer.address()).await, split.developer);
@@ -46,13 +79,23 @@ pub async fn settle_batch_splits_fees_exactly<C: Chain>(chain: C) {
     let bob = split.data * U256::from(250_000) / U256::from(1_000_000);
     assert_eq!(claimable(a.alice.address()).await, alice);
     assert_eq!(claimable(a.bob.address()).await, bob);
-    assert_eq!(claimable(a.curator.address()).await, split.data - alice - bob, "datanet owner gets the unattributed share");
+    assert_eq!(
+        claimable(a.curator.address()).await,
+        split.data - alice - bob,
+        "datanet owner gets the unattributed share"
+    );
 
     let credits = r.events::<Settlement::RewardCredited>(s.settlement());
     let credited: U256 = credits.iter().map(|c| c.amount).sum();
     assert_eq!(credited, total, "sum of credits == sum of debits");
-    assert!(credits.iter().any(|c| c.kind == reward_kind::CONTRIBUTION && c.sourceId == U256::from(1) && c.account == a.alice.address()));
-    assert!(credits.iter().any(|c| c.kind == reward_kind::DATANET && c.sourceId == U256::from(DATANET)));
+    assert!(credits.iter().any(|c| c.kind == reward_kind::CONTRIBUTION
+        && c.sourceId == U256::from(1)
+        && c.account == a.alice.address()));
+    assert!(
+        credits
+            .iter()
+            .any(|c| c.kind == reward_kind::DATANET && c.sourceId == U256::from(DATANET))
+    );
     assert_escrow_invariant(&s).await;
 }
 
@@ -61,14 +104,29 @@ pub async fn settle_batch_splits_fees_exactly<C: Chain>(chain: C) {
 pub async fn claim_pays_once<C: Chain>(chain: C) {
     let s = world(chain).await;
     let a = s.actors.clone();
-    s.ok(&a.operator, s.settlement(), world_batch(&s, 1, open(10), open(0)).await.call()).await;
-    let owed = s.view(s.settlement(), Settlement::claimableCall { account: a.alice.address() }).await;
+    s.ok(
+        &a.operator,
+        s.settlement(),
+        world_batch(&s, 1, open(10), open(0)).await.call(),
+    )
+    .await;
+    let owed = s
+        .view(
+            s.settlement(),
+            Settlement::claimableCall {
+                account: a.alice.address(),
+            },
+        )
+        .await;
     let before = balance(&s, a.alice.address()).await;
-    let r = s.ok(&a.alice, s.settlement(), Settlement::claimCall {}).await;
+    let r = s
+        .ok(&a.alice, s.settlement(), Settlement::claimCall {})
+        .await;
     assert_eq!(r.event::<Settlement::Claimed>(s.settlement()).amount, owed);
     assert_eq!(balance(&s, a.alice.address()).await, before + owed);
     let snap = snapshot(&s).await;
-    s.reverts::<_, Settlement::NothingToClaim>(&a.alice, s.settlement(), Settlement::claimCall {}).await;
+    s.reverts::<_, Settlement::NothingToClaim>(&a.alice, s.settlement(), Settlement::claimCall {})
+        .await;
     assert_eq!(snapshot(&s).await, snap);
     assert_escrow_invariant(&s).await;
 }
@@ -78,23 +136,55 @@ pub async fn claim_pays_once<C: Chain>(chain: C) {
 pub async fn withdrawal_waits_for_the_delay<C: Chain>(chain: C) {
     let s = world(chain).await;
     let a = s.actors.clone();
-    let r = s.ok(&a.carol, s.settlement(), Settlement::requestWithdrawalCall { amount: open(500) }).await;
+    let r = s
+        .ok(
+            &a.carol,
+            s.settlement(),
+            Settlement::requestWithdrawalCall { amount: open(500) },
+        )
+        .await;
     let req = r.event::<Settlement::WithdrawalRequested>(s.settlement());
     let snap = snapshot(&s).await;
-    let err = s.reverts::<_, Settlement::WithdrawalNotReady>(&a.carol, s.settlement(), Settlement::withdrawCall {}).await;
+    let err = s
+        .reverts::<_, Settlement::WithdrawalNotReady>(
+            &a.carol,
+            s.settlement(),
+            Settlement::withdrawCall {},
+        )
+        .await;
     assert_eq!(err.readyAt, req.readyAt);
     assert_eq!(snapshot(&s).await, snap);
 
-    s.ok(&a.operator, s.settlement(), world_batch(&s, 1, open(7), U256::ZERO).await.call()).await;
-    s.advance(s.view(s.settlement(), Settlement::withdrawalDelayCall {}).await).await;
+    s.ok(
+        &a.operator,
+        s.settlement(),
+        world_batch(&s, 1, open(7), U256::ZERO).await.call(),
+    )
+    .await;
+    s.advance(
+        s.view(s.settlement(), Settlement::withdrawalDelayCall {})
+            .await,
+    )
+    .await;
     let before = balance(&s, a.carol.address()).await;
-    let r = s.ok(&a.carol, s.settlement(), Settlement::withdrawCall {}).await;
+    let r = s
+        .ok(&a.carol, s.settlement(), Settlement::withdrawCall {})
+        .await;
     let w = r.event::<Settlement::Withdrawn>(s.settlement());
     assert_eq!((w.amount, w.balance), (open(493), U256::ZERO));
     assert_eq!(balance(&s, a.carol.address()).await, before + open(493));
-    s.reverts::<_, Settlement::NoWithdrawalRequested>(&a.carol, s.settlement(), Settlement::withdrawCall {}).await;
-    s.reverts::<_, Settlement::InsufficientBalance>(&a.dave, s.settlement(), Settlement::requestWithdrawalCall { amount: open(501) })
-        .await;
+    s.reverts::<_, Settlement::NoWithdrawalRequested>(
+        &a.carol,
+        s.settlement(),
+        Settlement::withdrawCall {},
+    )
+    .await;
+    s.reverts::<_, Settlement::InsufficientBalance>(
+        &a.dave,
+        s.settlement(),
+        Settlement::requestWithdrawalCall { amount: open(501) },
+    )
+    .await;
     assert_escrow_invariant(&s).await;
 }
 
@@ -115,15 +205,28 @@ pub async fn deposit_with_permit<C: Chain>(chain: C) {
         nonce: U256::ZERO,
         deadline,
     };
-    let sig = a.carol.sign_hash(&permit.eip712_signing_hash(&domain)).await.unwrap();
+    let sig = a
+        .carol
+        .sign_hash(&permit.eip712_signing_hash(&domain))
+        .await
+        .unwrap();
     let r = s
         .ok(
             &a.carol,
             s.settlement(),
-            Settlement::depositWithPermitCall { amount: open(100), deadline, v: 27 + sig.v() as u8, r: sig.r().into(), s: sig.s().into() },
+            Settlement::depositWithPermitCall {
+                amount: open(100),
+                deadline,
+                v: 27 + sig.v() as u8,
+                r: sig.r().into(),
+                s: sig.s().into(),
+            },
         )
         .await;
-    assert_eq!(r.event::<Settlement::Deposited>(s.settlement()).balance, open(600));
+    assert_eq!(
+        r.event::<Settlement::Deposited>(s.settlement()).balance,
+        open(600)
+    );
     assert_escrow_invariant(&s).await;
 }
 
@@ -132,12 +235,32 @@ pub async fn deposit_with_permit<C: Chain>(chain: C) {
 pub async fn cancelled_vouchers_are_refused<C: Chain>(chain: C) {
     let s = world(chain).await;
     let a = s.actors.clone();
-    let r = s.ok(&a.carol, s.settlement(), Settlement::cancelVouchersCall { newMinNonce: 1 }).await;
-    assert_eq!(r.event::<Settlement::VouchersCancelled>(s.settlement()).minNonce, 1);
-    s.reverts::<_, Settlement::NonceNotIncreasing>(&a.carol, s.settlement(), Settlement::cancelVouchersCall { newMinNonce: 1 }).await;
+    let r = s
+        .ok(
+            &a.carol,
+            s.settlement(),
+            Settlement::cancelVouchersCall { newMinNonce: 1 },
+        )
+        .await;
+    assert_eq!(
+        r.event::<Settlement::VouchersCancelled>(s.settlement())
+            .minNonce,
+        1
+    );
+    s.reverts::<_, Settlement::NonceNotIncreasing>(
+        &a.carol,
+        s.settlement(),
+        Settlement::cancelVouchersCall { newMinNonce: 1 },
+    )
+    .await;
     let snap = snapshot(&s).await;
-    let err =
-        s.reverts::<_, Settlement::VoucherCancelled>(&a.operator, s.settlement(), world_batch(&s, 1, open(1), U256::ZERO).await.call()).await;
+    let err = s
+        .reverts::<_, Settlement::VoucherCancelled>(
+            &a.operator,
+            s.settlement(),
+            world_batch(&s, 1, open(1), U256::ZERO).await.call(),
+        )
+        .await;
     assert_eq!(err.nonce, 0);
     assert_eq!(snapshot(&s).await, snap);
 }
@@ -147,44 +270,137 @@ pub async fn cancelled_vouchers_are_refused<C: Chain>(chain: C) {
 pub async fn governance_changes_parameters<C: Chain>(chain: C) {
     let s = world(chain).await;
     let a = s.actors.clone();
-    let policy = SplitPolicy { protocol_bps: 1_000, operator_bps: 1_000, developer_bps: 1_000, data_bps: 7_000 };
-    s.reverts::<_, Settlement::NotGovernance>(&a.alice, s.settlement(), Settlement::setSplitPolicyCall { policy: policy.into() }).await;
-    let r = s.ok(&a.governance, s.settlement(), Settlement::setSplitPolicyCall { policy: policy.into() }).await;
-    assert_eq!(r.event::<Settlement::SplitPolicyChanged>(s.settlement()).dataBps, 7_000);
-    assert_eq!(SplitPolicy::from(s.view(s.settlement(), Settlement::splitPolicyCall {}).await), policy);
-    for bad in [
-        SplitPolicy { protocol_bps: 3_000, operator_bps: 1_000, developer_bps: 1_000, data_bps: 5_000 },
-        SplitPolicy { protocol_bps: 1_000, operator_bps: 1_000, developer_bps: 1_000, data_bps: 1_000 },
-    ] {
-        s.reverts::<_, Settlement::InvalidSplitPolicy>(&a.governance, s.settlement(), Settlement::setSplitPolicyCall { policy: bad.into() })
-            .await;
-    }
-    let r = s.ok(&a.governance, s.settlement(), Settlement::setWithdrawalDelayCall { delay: 3_600 }).await;
-    assert_eq!(r.event::<Settlement::WithdrawalDelayChanged>(s.settlement()).delay, 3_600);
-    s.reverts::<_, Settlement::DelayTooLong>(&a.governance, s.settlement(), Settlement::setWithdrawalDelayCall { delay: 31 * 86_400 })
+    let policy = SplitPolicy {
+        protocol_bps: 1_000,
+        operator_bps: 1_000,
+        developer_bps: 1_000,
+        data_bps: 7_000,
+    };
+    s.reverts::<_, Settlement::NotGovernance>(
+        &a.alice,
+        s.settlement(),
+        Settlement::setSplitPolicyCall {
+            policy: policy.into(),
+        },
+    )
+    .await;
+    let r = s
+        .ok(
+            &a.governance,
+            s.settlement(),
+            Settlement::setSplitPolicyCall {
+                policy: policy.into(),
+            },
+        )
         .await;
+    assert_eq!(
+        r.event::<Settlement::SplitPolicyChanged>(s.settlement())
+            .dataBps,
+        7_000
+    );
+    assert_eq!(
+        SplitPolicy::from(s.view(s.settlement(), Settlement::splitPolicyCall {}).await),
+        policy
+    );
+    for bad in [
+        SplitPolicy {
+            protocol_bps: 3_000,
+            operator_bps: 1_000,
+            developer_bps: 1_000,
+            data_bps: 5_000,
+        },
+        SplitPolicy {
+            protocol_bps: 1_000,
+            operator_bps: 1_000,
+            developer_bps: 1_000,
+            data_bps: 1_000,
+        },
+    ] {
+        s.reverts::<_, Settlement::InvalidSplitPolicy>(
+            &a.governance,
+            s.settlement(),
+            Settlement::setSplitPolicyCall { policy: bad.into() },
+        )
+        .await;
+    }
+    let r = s
+        .ok(
+            &a.governance,
+            s.settlement(),
+            Settlement::setWithdrawalDelayCall { delay: 3_600 },
+        )
+        .await;
+    assert_eq!(
+        r.event::<Settlement::WithdrawalDelayChanged>(s.settlement())
+            .delay,
+        3_600
+    );
+    s.reverts::<_, Settlement::DelayTooLong>(
+        &a.governance,
+        s.settlement(),
+        Settlement::setWithdrawalDelayCall { delay: 31 * 86_400 },
+    )
+    .await;
 
     // The next batch uses the new split.
     let mut b = world_batch(&s, 1, open(10), U256::ZERO).await;
-    s.reverts::<_, Settlement::DataCreditsMismatch>(&a.operator, s.settlement(), b.call()).await;
+    s.reverts::<_, Settlement::DataCreditsMismatch>(&a.operator, s.settlement(), b.call())
+        .await;
     b = crate::fixtures::build_batch(
         &s,
         a.operator.address(),
         &a.operator_key,
         1,
-        &[crate::fixtures::Charge { user: a.carol.clone(), model: U256::from(MODEL), amount: open(10), cap: open(10) }],
+        &[crate::fixtures::Charge {
+            user: a.carol.clone(),
+            model: U256::from(MODEL),
+            amount: open(10),
+            cap: open(10),
+        }],
         &crate::fixtures::world_attribution(),
         policy,
     )
     .await;
     s.ok(&a.operator, s.settlement(), b.call()).await;
-    assert_eq!(s.view(s.settlement(), Settlement::claimableCall { account: a.developer.address() }).await, open(1));
+    assert_eq!(
+        s.view(
+            s.settlement(),
+            Settlement::claimableCall {
+                account: a.developer.address()
+            }
+        )
+        .await,
+        open(1)
+    );
 
     // Two-step handover.
-    s.ok(&a.governance, s.settlement(), Settlement::transferGovernanceCall { next: a.bob.address() }).await;
-    s.reverts::<_, Settlement::NotPendingGovernance>(&a.alice, s.settlement(), Settlement::acceptGovernanceCall {}).await;
-    let r = s.ok(&a.bob, s.settlement(), Settlement::acceptGovernanceCall {}).await;
-    assert_eq!(r.event::<Settlement::GovernanceTransferred>(s.settlement()).current, a.bob.address());
-    s.reverts::<_, Settlement::NotGovernance>(&a.governance, s.settlement(), Settlement::setWithdrawalDelayCall { delay: 1 }).await;
+    s.ok(
+        &a.governance,
+        s.settlement(),
+        Settlement::transferGovernanceCall {
+            next: a.bob.address(),
+        },
+    )
+    .await;
+    s.reverts::<_, Settlement::NotPendingGovernance>(
+        &a.alice,
+        s.settlement(),
+        Settlement::acceptGovernanceCall {},
+    )
+    .await;
+    let r = s
+        .ok(&a.bob, s.settlement(), Settlement::acceptGovernanceCall {})
+        .await;
+    assert_eq!(
+        r.event::<Settlement::GovernanceTransferred>(s.settlement())
+            .current,
+        a.bob.address()
+    );
+    s.reverts::<_, Settlement::NotGovernance>(
+        &a.governance,
+        s.settlement(),
+        Settlement::setWithdrawalDelayCall { delay: 1 },
+    )
+    .await;
     assert_escrow_invariant(&s).await;
 }
