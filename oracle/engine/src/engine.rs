@@ -1,9 +1,11 @@
 //! The engine handle and its continuous-batching scheduler.
 //!
 //! One OS thread owns the model and runs forward steps. Requests arrive on a bounded queue
-//! and join the running batch at the next step boundary (their whole prompt is prefilled in
-//! that step, next to the other sequences' decode rows); finished or cancelled sequences
-//! leave at the end of a step. Each request streams its events through its own bounded
+//! and join the running batch at the next step boundary; finished or cancelled sequences
+//! leave at the end of a step. Prompts are prefilled in chunks next to the other sequences'
+//! decode rows: each step feeds at most `max_prefill_tokens` prompt tokens in all (oldest
+//! request first), so a long prompt delays the running sequences by one chunk's worth of
+//! compute per step, never by its whole length. Each request streams its events through its own bounded
 //! channel: when a consumer does not keep up, its sequence is parked (skipped by the next
 //! steps, its events kept) until the channel has room again, so the other sequences go on;
 //! when the consumer disconnects, the sequence is dropped.
@@ -50,7 +52,9 @@ pub struct EngineConfig {
     pub max_batch: usize,
     /// Most requests waiting to join the batch before new ones are refused. Default 256.
     pub max_queue: usize,
-    /// Prompt tokens prefilled per step (a single longer prompt still goes alone). Default 512.
+    /// Prompt tokens prefilled per step, over all sequences; longer prompts are prefilled in
+    /// chunks over several steps. Default 128 (about 0.3 s of compute for SmolLM2-135M on
+    /// 2 cores: the most a new prompt adds to the others' time between tokens).
     pub max_prefill_tokens: usize,
     /// Events buffered per request before its sequence is parked. Default 64.
     pub stream_buffer: usize,
@@ -68,7 +72,7 @@ impl Default for EngineConfig {
             pinned_adapters: Vec::new(),
             max_batch: 16,
             max_queue: 256,
-            max_prefill_tokens: 512,
+            max_prefill_tokens: 128,
             stream_buffer: 64,
         }
     }
@@ -458,9 +462,11 @@ impl Engine {
 /// A sequence in the running batch.
 struct Seq {
     state: SeqState,
-    /// Tokens to feed at the next step (the prompt, then the last sampled token).
+    prompt: Vec<u32>,
+    /// Prompt tokens already fed; the prompt is done when this reaches its length.
+    prefilled: usize,
+    /// The last sampled token, fed at the next step once the prompt is done.
     feed: Vec<u32>,
-    prompt_len: usize,
     generated: Vec<u32>,
     sampler: Sampler,
     params: SamplingParams,
@@ -491,9 +497,9 @@ impl Seq {
 
     fn usage(&self) -> Usage {
         Usage {
-            prompt_tokens: self.prompt_len,
+            prompt_tokens: self.prompt.len(),
             completion_tokens: self.generated.len(),
-            total_tokens: self.prompt_len + self.generated.len(),
+            total_tokens: self.prompt.len() + self.generated.len(),
         }
     }
 }
@@ -566,9 +572,8 @@ impl Worker {
         }
     }
 
-    /// Moves waiting jobs into the batch within the batch and prefill budgets.
+    /// Moves waiting jobs into the batch, up to the batch size.
     fn admit(&mut self) {
-        let mut prefill = 0;
         while self.active.len() < self.max_batch {
             let Some(job) = self.waiting.front() else {
                 break;
@@ -579,18 +584,15 @@ impl Worker {
                 self.stats.cancelled.fetch_add(1, Relaxed);
                 continue;
             }
-            if prefill > 0 && prefill + job.prompt.len() > self.max_prefill {
-                break;
-            }
             let Some(job) = self.waiting.pop_front() else {
                 break;
             };
             self.stats.queued.fetch_sub(1, Relaxed);
-            prefill += job.prompt.len();
             self.active.push(Seq {
                 state: self.model.new_state(),
-                prompt_len: job.prompt.len(),
-                feed: job.prompt,
+                prompt: job.prompt,
+                prefilled: 0,
+                feed: Vec::new(),
                 generated: Vec::new(),
                 sampler: Sampler::new(&job.params),
                 params: job.params,
@@ -603,22 +605,33 @@ impl Worker {
         }
     }
 
+    /// Runs one forward step for the runnable sequences: every decoding one, and prefilling
+    /// ones (oldest first) while the step's prompt-token budget lasts.
     fn step(&mut self, runnable: &[usize]) -> Result<()> {
         let t0 = Instant::now();
-        let mut prompt_tokens = 0;
+        let left: Vec<usize> = runnable
+            .iter()
+            .map(|&i| self.active[i].prompt.len() - self.active[i].prefilled)
+            .collect();
+        let chosen: Vec<(usize, usize)> = plan_step(&left, self.max_prefill)
+            .into_iter()
+            .map(|(k, n)| (runnable[k], n))
+            .collect();
+        let prompt_tokens: usize = chosen.iter().map(|&(_, n)| n).sum();
         let logits = {
-            let mut rows: Vec<StepRow<'_>> = Vec::with_capacity(runnable.len());
-            let mut idx = runnable.iter().peekable();
+            let mut rows: Vec<StepRow<'_>> = Vec::with_capacity(chosen.len());
+            let mut next = chosen.iter().peekable();
             for (i, s) in self.active.iter_mut().enumerate() {
-                if idx.peek() != Some(&&i) {
+                let Some(&(_, n)) = next.next_if(|&&(j, _)| j == i) else {
                     continue;
-                }
-                idx.next();
-                if s.generated.is_empty() {
-                    prompt_tokens += s.feed.len();
-                }
+                };
+                let tokens = if n > 0 {
+                    &s.prompt[s.prefilled..s.prefilled + n]
+                } else {
+                    &s.feed[..]
+                };
                 rows.push(StepRow {
-                    tokens: &s.feed,
+                    tokens,
                     state: &mut s.state,
                     adapter: s.adapter.as_deref(),
                 });
@@ -626,17 +639,19 @@ impl Worker {
             self.model.forward(&mut rows)?
         };
         self.stats.steps.fetch_add(1, Relaxed);
-        self.stats.batch_size.observe(runnable.len() as f64);
+        self.stats.batch_size.observe(chosen.len() as f64);
         self.stats.step_seconds.observe(t0.elapsed().as_secs_f64());
         self.stats
             .prompt_tokens
             .fetch_add(prompt_tokens as u64, Relaxed);
-        self.stats
-            .generated_tokens
-            .fetch_add(runnable.len() as u64, Relaxed);
         let context = self.model.config().context_len;
-        for (&i, logits) in runnable.iter().zip(logits) {
+        for (&(i, n), logits) in chosen.iter().zip(logits) {
             let s = &mut self.active[i];
+            s.prefilled += n;
+            if s.prefilled < s.prompt.len() {
+                continue; // more of the prompt to feed: these logits are not a prediction
+            }
+            self.stats.generated_tokens.fetch_add(1, Relaxed);
             let tok = s.sampler.sample(&logits)?;
             s.generated.push(tok);
             s.feed.clear();
@@ -654,6 +669,25 @@ impl Worker {
         }
         Ok(())
     }
+}
+
+/// Chooses a step's rows. `left[k]` is the number of prompt tokens sequence `k` still has to
+/// feed (0 once it decodes). Returns `(k, prompt tokens fed)` for each chosen sequence, in
+/// order: every decoding sequence (with 0), and prefilling ones in order while `budget`
+/// prompt tokens last, the last one taking a partial chunk.
+fn plan_step(left: &[usize], budget: usize) -> Vec<(usize, usize)> {
+    let mut budget = budget.max(1);
+    let mut chosen = Vec::with_capacity(left.len());
+    for (k, &l) in left.iter().enumerate() {
+        if l == 0 {
+            chosen.push((k, 0));
+        } else if budget > 0 {
+            let n = l.min(budget);
+            budget -= n;
+            chosen.push((k, n));
+        }
+    }
+    chosen
 }
 
 /// Decodes the generated tokens and queues the newly released text for `tok`. Returns true
@@ -743,4 +777,32 @@ fn finish(s: &mut Seq, tok_: &Tokenizer, tok: u32, reason: FinishReason, end_tok
         usage: s.usage(),
     });
     s.done = true;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plan_step;
+
+    #[test]
+    fn decode_rows_always_run_and_prompts_share_the_budget_oldest_first() {
+        // Two decoding sequences, a 300-token prompt, a 10-token prompt.
+        let left = [0, 300, 0, 10];
+        assert_eq!(
+            plan_step(&left, 128),
+            vec![(0, 0), (1, 128), (2, 0)],
+            "the long prompt takes the whole budget; the short one waits"
+        );
+        assert_eq!(
+            plan_step(&[0, 100, 0, 10], 128),
+            vec![(0, 0), (1, 100), (2, 0), (3, 10)]
+        );
+        assert_eq!(
+            plan_step(&[0, 120, 0, 10], 128),
+            vec![(0, 0), (1, 120), (2, 0), (3, 8)],
+            "the last prompt in gets a partial chunk"
+        );
+        // A step always makes progress, even with a zero budget.
+        assert_eq!(plan_step(&[5], 0), vec![(0, 1)]);
+        assert_eq!(plan_step(&[0, 0], 16), vec![(0, 0), (1, 0)]);
+    }
 }

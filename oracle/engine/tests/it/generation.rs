@@ -157,6 +157,55 @@ fn concurrent_requests_match_solo_runs() {
     assert!(e.stats().batch_size.count() > 0);
 }
 
+/// A prompt prefilled in many small chunks (over several steps, next to other sequences)
+/// gives exactly the output of a prompt prefilled in one step.
+#[test]
+fn chunked_prefill_gives_the_same_output() {
+    let chunked = Engine::start(EngineConfig {
+        model_path: model_path(),
+        max_prefill_tokens: 7,
+        ..Default::default()
+    })
+    .unwrap();
+    let prompt = "Write a detailed guide to keeping bees in a city garden, covering hives, \
+                  neighbours, flowers, water, seasons and the first honey harvest.";
+    let mut reqs = [greedy(prompt, 8), sampled(prompt, 3, 8)];
+    for r in &mut reqs {
+        r.params.ignore_eos = true;
+    }
+    let whole: Vec<_> = reqs
+        .iter()
+        .map(|r| engine().generate_blocking(r.clone()).unwrap())
+        .collect();
+    assert!(
+        whole[0].usage.prompt_tokens > 3 * 7,
+        "the prompt must span several chunks"
+    );
+    assert!(whole.iter().all(|c| c.usage.completion_tokens == 8));
+    // Both at once: their chunks share steps with each other and with decode rows.
+    let gens: Vec<_> = reqs
+        .iter()
+        .map(|r| chunked.generate(r.clone()).unwrap())
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let got: Vec<_> = rt.block_on(async {
+        let mut out = Vec::new();
+        for g in gens {
+            out.push(g.collect().await.unwrap());
+        }
+        out
+    });
+    assert_eq!(got, whole);
+    let steps = chunked
+        .stats()
+        .steps
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let prompt_steps = 2 * whole[0].usage.prompt_tokens / 7;
+    assert!(steps >= prompt_steps as u64 + 7, "{steps} steps in all");
+}
+
 /// A consumer that never reads does not hold up others; when it reads later, its output is
 /// complete and unchanged. A consumer that disconnects is dropped.
 #[test]
