@@ -46,7 +46,9 @@ enum OracleCommand {
 /// `openledger_oracle::Config` for every field, its env var and its default.
 #[derive(Debug, Args)]
 struct OracleServeArgs {
-    /// TOML file with oracle settings (same field names as the flags, with underscores).
+    /// TOML file with oracle settings: `listen`, `default_max_tokens`, `max_tokens_limit`, and
+    /// an `[engine]` table (model_path, model_name, device, weight_format, adapter_dir,
+    /// adapter_cache, pinned_adapters, max_batch, max_queue, max_prefill_tokens, stream_buffer).
     #[arg(long, env = "OPENLEDGER_ORACLE_CONFIG")]
     config: Option<PathBuf>,
     /// Address to listen on [env OPENLEDGER_ORACLE_LISTEN; default 127.0.0.1:8080].
@@ -84,22 +86,22 @@ impl OracleServeArgs {
             c.listen = v;
         }
         if let Some(v) = &self.model_path {
-            c.model_path = v.clone();
+            c.engine.model_path = v.clone();
         }
         if let Some(v) = &self.model_name {
-            c.model_name = v.clone();
+            c.engine.model_name = v.clone();
         }
         if let Some(v) = &self.device {
-            c.device = v.clone();
+            c.engine.device = v.clone();
         }
         if let Some(v) = &self.weight_format {
-            c.weight_format = v.parse()?;
+            c.engine.weight_format = v.parse()?;
         }
         if let Some(v) = &self.adapter_dir {
-            c.adapter_dir = Some(v.clone());
+            c.engine.adapter_dir = Some(v.clone());
         }
         if let Some(v) = self.max_batch {
-            c.max_batch = v;
+            c.engine.max_batch = v;
         }
         Ok(c)
     }

@@ -29,9 +29,10 @@ use crate::model::{Llama, LlamaConfig, SeqState, StepRow, WeightFormat};
 use crate::sampling::{Sampler, SamplingParams};
 use crate::{Error, Result};
 
-/// Engine settings.
+/// Engine settings. Deserializes from a table with these field names (missing fields take
+/// their defaults; unknown ones are refused).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct EngineConfig {
     /// Path of the GGUF model. Default: `$OPENLEDGER_MODEL_DIR/SmolLM2-135M-Instruct.Q4_1.gguf`
     /// (model dir default `~/.cache/openledger/models`).

@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use openledger_engine::{Engine, EngineConfig, WeightFormat};
+use openledger_engine::{Engine, EngineConfig};
 use serde::{Deserialize, Serialize};
 
 pub use api::router;
@@ -68,60 +68,48 @@ pub enum Error {
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Oracle server settings. Every field can be set in the TOML file (same name) or by the
-/// environment variable named in its doc.
+/// Oracle server settings: the HTTP side here, the inference engine in [`Config::engine`].
+///
+/// In the TOML file the engine settings are the `[engine]` table, with the field names of
+/// [`EngineConfig`]. These environment variables override the file:
+///
+/// | variable | field |
+/// |---|---|
+/// | `OPENLEDGER_ORACLE_LISTEN` | `listen` |
+/// | `OPENLEDGER_DEFAULT_MAX_TOKENS` | `default_max_tokens` |
+/// | `OPENLEDGER_MAX_TOKENS_LIMIT` | `max_tokens_limit` |
+/// | `OPENLEDGER_MODEL_PATH` | `engine.model_path` |
+/// | `OPENLEDGER_MODEL_NAME` | `engine.model_name` |
+/// | `OPENLEDGER_DEVICE` | `engine.device` |
+/// | `OPENLEDGER_WEIGHT_FORMAT` | `engine.weight_format` |
+/// | `OPENLEDGER_ADAPTER_DIR` | `engine.adapter_dir` (empty: none) |
+/// | `OPENLEDGER_ADAPTER_CACHE` | `engine.adapter_cache` |
+/// | `OPENLEDGER_PINNED_ADAPTERS` | `engine.pinned_adapters` (comma-separated) |
+/// | `OPENLEDGER_MAX_BATCH` | `engine.max_batch` |
+/// | `OPENLEDGER_MAX_QUEUE` | `engine.max_queue` |
+/// | `OPENLEDGER_MAX_PREFILL_TOKENS` | `engine.max_prefill_tokens` |
+/// | `OPENLEDGER_STREAM_BUFFER` | `engine.stream_buffer` |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Address to listen on. Env `OPENLEDGER_ORACLE_LISTEN`; default `127.0.0.1:8080`.
+    /// Address to listen on. Default `127.0.0.1:8080`.
     pub listen: SocketAddr,
-    /// GGUF model file. Env `OPENLEDGER_MODEL_PATH`; default
-    /// `$OPENLEDGER_MODEL_DIR/SmolLM2-135M-Instruct.Q4_1.gguf` (dir default
-    /// `~/.cache/openledger/models`).
-    pub model_path: PathBuf,
-    /// Name the base model is served under. Env `OPENLEDGER_MODEL_NAME`; default `smollm2-135m`.
-    pub model_name: String,
-    /// `cpu` or `cuda:N` (needs the `cuda` feature). Env `OPENLEDGER_DEVICE`; default `cpu`.
-    pub device: String,
-    /// Linear weights in memory: `gguf` (as stored), `q8_0` or `f32`. Env
-    /// `OPENLEDGER_WEIGHT_FORMAT`; default `q8_0` (fastest measured on CPU; see
-    /// `openledger_engine::WeightFormat`).
-    pub weight_format: WeightFormat,
-    /// Directory of LoRA adapters (`*.safetensors`). Env `OPENLEDGER_ADAPTER_DIR`; default none.
-    pub adapter_dir: Option<PathBuf>,
-    /// Unpinned adapters kept in memory (LRU). Env `OPENLEDGER_ADAPTER_CACHE`; default 64.
-    pub adapter_cache: usize,
-    /// Adapters (names or SHA-256 ids) kept in memory for good. Env
-    /// `OPENLEDGER_PINNED_ADAPTERS` (comma-separated); default none.
-    pub pinned_adapters: Vec<String>,
-    /// Most sequences decoded together. Env `OPENLEDGER_MAX_BATCH`; default 16.
-    pub max_batch: usize,
-    /// Most requests waiting for a batch slot before new ones get 503. Env
-    /// `OPENLEDGER_MAX_QUEUE`; default 256.
-    pub max_queue: usize,
     /// `max_tokens` when a chat request gives none (completions default to 16, as OpenAI).
-    /// Env `OPENLEDGER_DEFAULT_MAX_TOKENS`; default 256.
+    /// Default 256.
     pub default_max_tokens: usize,
-    /// Upper bound on `max_tokens`. Env `OPENLEDGER_MAX_TOKENS_LIMIT`; default 2048.
+    /// Upper bound on `max_tokens`. Default 2048.
     pub max_tokens_limit: usize,
+    /// The inference engine (model, device, weights, adapters, batching).
+    pub engine: EngineConfig,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        let e = EngineConfig::default();
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            model_path: e.model_path,
-            model_name: e.model_name,
-            device: e.device,
-            weight_format: e.weight_format,
-            adapter_dir: e.adapter_dir,
-            adapter_cache: e.adapter_cache,
-            pinned_adapters: e.pinned_adapters,
-            max_batch: e.max_batch,
-            max_queue: e.max_queue,
             default_max_tokens: 256,
             max_tokens_limit: 2048,
+            engine: EngineConfig::default(),
         }
     }
 }
@@ -160,25 +148,24 @@ impl Config {
                 }
             };
         }
+        let e = &mut self.engine;
         set!("OPENLEDGER_ORACLE_LISTEN", self.listen);
-        set!("OPENLEDGER_MODEL_NAME", self.model_name);
-        set!("OPENLEDGER_DEVICE", self.device);
-        set!("OPENLEDGER_ADAPTER_CACHE", self.adapter_cache);
-        set!("OPENLEDGER_MAX_BATCH", self.max_batch);
-        set!("OPENLEDGER_MAX_QUEUE", self.max_queue);
         set!("OPENLEDGER_DEFAULT_MAX_TOKENS", self.default_max_tokens);
         set!("OPENLEDGER_MAX_TOKENS_LIMIT", self.max_tokens_limit);
-        if let Some(v) = get("OPENLEDGER_MODEL_PATH") {
-            self.model_path = v.into();
-        }
-        if let Some(v) = get("OPENLEDGER_WEIGHT_FORMAT") {
-            self.weight_format = parse::<WeightFormat>("OPENLEDGER_WEIGHT_FORMAT", v)?;
-        }
+        set!("OPENLEDGER_MODEL_PATH", e.model_path);
+        set!("OPENLEDGER_MODEL_NAME", e.model_name);
+        set!("OPENLEDGER_DEVICE", e.device);
+        set!("OPENLEDGER_WEIGHT_FORMAT", e.weight_format);
+        set!("OPENLEDGER_ADAPTER_CACHE", e.adapter_cache);
+        set!("OPENLEDGER_MAX_BATCH", e.max_batch);
+        set!("OPENLEDGER_MAX_QUEUE", e.max_queue);
+        set!("OPENLEDGER_MAX_PREFILL_TOKENS", e.max_prefill_tokens);
+        set!("OPENLEDGER_STREAM_BUFFER", e.stream_buffer);
         if let Some(v) = get("OPENLEDGER_ADAPTER_DIR") {
-            self.adapter_dir = (!v.is_empty()).then(|| v.into());
+            e.adapter_dir = (!v.is_empty()).then(|| v.into());
         }
         if let Some(v) = get("OPENLEDGER_PINNED_ADAPTERS") {
-            self.pinned_adapters = v
+            e.pinned_adapters = v
                 .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
@@ -186,21 +173,6 @@ impl Config {
                 .collect();
         }
         Ok(self)
-    }
-
-    fn engine_config(&self) -> EngineConfig {
-        EngineConfig {
-            model_path: self.model_path.clone(),
-            model_name: self.model_name.clone(),
-            device: self.device.clone(),
-            weight_format: self.weight_format,
-            adapter_dir: self.adapter_dir.clone(),
-            adapter_cache: self.adapter_cache,
-            pinned_adapters: self.pinned_adapters.clone(),
-            max_batch: self.max_batch,
-            max_queue: self.max_queue,
-            ..EngineConfig::default()
-        }
     }
 }
 
@@ -238,7 +210,7 @@ pub struct Server {
 impl Server {
     /// Loads the model (progress goes to the `engine::load` log target) and binds the address.
     pub async fn bind(config: Config) -> Result<Self> {
-        let engine_cfg = config.engine_config();
+        let engine_cfg = config.engine.clone();
         tracing::info!(target: "oracle::serve", model = %engine_cfg.model_path.display(), "starting engine");
         let engine = tokio::task::spawn_blocking(move || Engine::start(engine_cfg))
             .await
@@ -299,6 +271,8 @@ pub async fn serve(config: Config) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use openledger_engine::WeightFormat;
+
     use super::*;
 
     #[test]
@@ -307,26 +281,35 @@ mod tests {
         let path = dir.path().join("oracle.toml");
         std::fs::write(
             &path,
-            "max_batch = 4\nmodel_name = \"from-toml\"\nweight_format = \"f32\"\n",
+            "max_tokens_limit = 99\n[engine]\nmax_batch = 4\nmodel_name = \"from-toml\"\n\
+             weight_format = \"f32\"\n",
         )
         .unwrap();
         let c = Config::from_toml_file(&path).unwrap();
+        let e = &c.engine;
         assert_eq!(
-            (c.max_batch, c.model_name.as_str(), c.weight_format),
-            (4, "from-toml", WeightFormat::F32)
+            (
+                c.max_tokens_limit,
+                e.max_batch,
+                e.model_name.as_str(),
+                e.weight_format
+            ),
+            (99, 4, "from-toml", WeightFormat::F32)
         );
-        assert_eq!(c.max_queue, Config::default().max_queue);
+        assert_eq!(e.max_queue, EngineConfig::default().max_queue);
         let env = |k: &str| match k {
             "OPENLEDGER_MODEL_NAME" => Some("from-env".to_string()),
             "OPENLEDGER_PINNED_ADAPTERS" => Some("a, b".to_string()),
             "OPENLEDGER_WEIGHT_FORMAT" => Some("gguf".to_string()),
+            "OPENLEDGER_MAX_PREFILL_TOKENS" => Some("32".to_string()),
             _ => None,
         };
-        let c = c.apply_vars(env).unwrap();
-        assert_eq!(c.model_name, "from-env");
-        assert_eq!(c.max_batch, 4);
-        assert_eq!(c.weight_format, WeightFormat::Gguf);
-        assert_eq!(c.pinned_adapters, vec!["a", "b"]);
+        let e = c.apply_vars(env).unwrap().engine;
+        assert_eq!(e.model_name, "from-env");
+        assert_eq!(e.max_batch, 4);
+        assert_eq!(e.weight_format, WeightFormat::Gguf);
+        assert_eq!(e.pinned_adapters, vec!["a", "b"]);
+        assert_eq!(e.max_prefill_tokens, 32);
     }
 
     #[test]
@@ -337,10 +320,16 @@ mod tests {
         assert!(err.to_string().contains("OPENLEDGER_MAX_BATCH"), "{err}");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.toml");
-        std::fs::write(&path, "max_bach = 4\n").unwrap();
-        assert!(
-            Config::from_toml_file(&path).is_err(),
-            "unknown keys are refused"
-        );
+        for bad in [
+            "max_bach = 4\n",
+            "[engine]\nmax_bach = 4\n",
+            "max_batch = 4\n",
+        ] {
+            std::fs::write(&path, bad).unwrap();
+            assert!(
+                Config::from_toml_file(&path).is_err(),
+                "unknown keys are refused: {bad:?}"
+            );
+        }
     }
 }

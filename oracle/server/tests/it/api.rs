@@ -2,7 +2,7 @@ use std::path::Path;
 
 use openledger_engine::lora::{AdapterTensor, write_adapter};
 use openledger_engine::{Device, Llama, Target, WeightFormat};
-use openledger_oracle::{Config, Server};
+use openledger_oracle::Server;
 use serde_json::{Value, json};
 
 use crate::{shared_server, test_config};
@@ -279,7 +279,12 @@ async fn models_and_metrics() {
 }
 
 fn write_adapters(dir: &Path) {
-    let model = Llama::load(&test_config().model_path, WeightFormat::Gguf, &Device::Cpu).unwrap();
+    let model = Llama::load(
+        &test_config().engine.model_path,
+        WeightFormat::Gguf,
+        &Device::Cpu,
+    )
+    .unwrap();
     let cfg = model.config().clone();
     drop(model);
     for (k, name) in ["alpha", "beta"].into_iter().enumerate() {
@@ -311,13 +316,10 @@ fn write_adapters(dir: &Path) {
 async fn adapters_are_listed_and_selected_by_model_name() {
     let dir = tempfile::tempdir().unwrap();
     write_adapters(dir.path());
-    let server = Server::bind(Config {
-        adapter_dir: Some(dir.path().to_path_buf()),
-        adapter_cache: 1,
-        ..test_config()
-    })
-    .await
-    .unwrap();
+    let mut config = test_config();
+    config.engine.adapter_dir = Some(dir.path().to_path_buf());
+    config.engine.adapter_cache = 1;
+    let server = Server::bind(config).await.unwrap();
     let addr = server.local_addr();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(server.run_until(async {

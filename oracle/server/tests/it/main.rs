@@ -18,9 +18,9 @@ pub fn test_config() -> Config {
         ..Config::default()
     };
     assert!(
-        config.model_path.is_file(),
+        config.engine.model_path.is_file(),
         "model file {} is missing: run scripts/fetch-model.sh (or set OPENLEDGER_MODEL_DIR)",
-        config.model_path.display()
+        config.engine.model_path.display()
     );
     config
 }
