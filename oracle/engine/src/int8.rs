@@ -5,7 +5,8 @@
 //! one row (measured 13.8 ms for 1 row and 81.6 ms for 8 rows of SmolLM2-135M), because its
 //! AVX2 dot product is compute-bound. This kernel uses AVX-512 VNNI (`vpdpbusd`, 64
 //! multiply-adds per instruction) where the CPU has it, and a register tile of 4 rows × 4
-//! columns so each weight byte loaded serves 4 rows; elsewhere it runs a portable loop.
+//! columns so each weight byte loaded serves 4 rows; elsewhere it runs a portable loop
+//! (`OPENLEDGER_NO_VNNI=1` forces the portable loop, to compare the two).
 //!
 //! ## Numerics
 //! Output element `(r, c)` is `Σ_b dx[r,b]·dw[c,b]·Σ_{i∈b} qx[r,i]·qw[c,i]`: the per-block
