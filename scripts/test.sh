@@ -16,3 +16,9 @@ cargo test -p openledger-engine-tch --features tch --no-fail-fast
 
 log "benchmarks compile"
 cargo build --workspace --benches --quiet
+
+log "the cuda feature compiles (CUDA 13.4 nvcc from PyPI; no GPU needed to build)"
+(
+  eval "$("$ROOT/scripts/setup-cuda.sh")"   # PATH with nvcc, CUDA_HOME, CUDA_COMPUTE_CAP=90
+  cargo check -p openledger-oracle --features cuda --quiet
+)

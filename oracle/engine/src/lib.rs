@@ -14,12 +14,15 @@
 //! training adapters.
 //!
 //! # Building with CUDA
-//! `cargo build -p openledger-engine --features cuda` forwards to candle's `cuda` feature.
-//! It needs `nvcc` on `PATH` at build time (and `CUDA_COMPUTE_CAP`, e.g. `90` for H100, when
-//! no GPU is visible during the build). Without a system CUDA toolkit, the PyPI wheels
-//! `nvidia-cuda-nvcc`, `nvidia-cuda-runtime` and `nvidia-cublas` (CUDA 13) provide one: put
-//! their `bin/` on `PATH` and their `lib/` on `LD_LIBRARY_PATH`. A full build takes 7+ minutes.
-//! Select the device with [`EngineConfig::device`] (`cuda:0`).
+//! `cargo build -p openledger-engine --features cuda` forwards to candle's `cuda` feature and
+//! needs `nvcc` at build time (no GPU: set `CUDA_COMPUTE_CAP`, e.g. `90` for H100/H200).
+//! Without a system CUDA toolkit, `eval "$(scripts/setup-cuda.sh)"` installs CUDA 13.4 from
+//! NVIDIA's PyPI wheels and sets `PATH`, `CUDA_HOME` and `CUDA_COMPUTE_CAP` (the test command
+//! does this and checks that the oracle compiles with the feature). cudarc refuses toolkits
+//! newer than 13.4. A cold build takes about 17 minutes on 2 cores; linking a binary also
+//! needs the driver's `libcuda.so`. Select the device with [`EngineConfig::device`]
+//! (`cuda:0`): the linear layers then run candle's Q8_0 (or GGUF/f32) kernels and attention
+//! runs as candle ops; the int8 and attention kernels of this crate are for the CPU.
 //!
 //! # Example
 //! ```no_run
