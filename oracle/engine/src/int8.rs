@@ -123,6 +123,9 @@ impl Int8Matrix {
             });
         }
         let m = x.len() / self.k;
+        if m == 0 {
+            return Ok(Vec::new());
+        }
         let vnni = vnni::available() && self.k.is_multiple_of(64);
         let xq = self.quantize_rows(x, m, vnni);
         // Work items own disjoint column ranges; each writes its columns of every row into a
@@ -471,5 +474,6 @@ mod tests {
         let w = Int8Matrix::quantize(&[0.0; 64], 2, 32).unwrap();
         assert!(w.matmul(&[0.0; 33]).is_err());
         assert_eq!(w.matmul(&[1.0; 32]).unwrap(), vec![0.0, 0.0]);
+        assert!(w.matmul(&[]).unwrap().is_empty());
     }
 }
