@@ -53,11 +53,13 @@ impl Attention {
         grow: usize,
     ) -> Self {
         let half = hd / 2;
+        let theta: Vec<f32> = (0..half)
+            .map(|i| 1f32 / rope_base.powf((2 * i) as f32 / hd as f32))
+            .collect();
         let mut cos = Vec::with_capacity(max_len * half);
         let mut sin = Vec::with_capacity(max_len * half);
         for p in 0..max_len {
-            for i in 0..half {
-                let theta = 1f32 / rope_base.powf((2 * i) as f32 / hd as f32);
+            for &theta in &theta {
                 let a = p as f32 * theta;
                 cos.push(a.cos());
                 sin.push(a.sin());

@@ -413,15 +413,16 @@ impl Llama {
         }
         let n_tok = all_tokens.len();
         let ids = Tensor::from_vec(all_tokens, n_tok, &self.device)?;
-        let pos = Tensor::from_vec(positions, n_tok, &self.device)?;
-        // Per-row RoPE tables, for the device attention (the CPU kernel has its own).
-        let (cos, sin) = if self.device.is_cpu() {
-            (self.cos.clone(), self.sin.clone())
+        // Per-row RoPE tables for the device attention; `None` on the CPU, whose attention
+        // kernel has its own.
+        let device_rope = if self.device.is_cpu() {
+            None
         } else {
-            (
+            let pos = Tensor::from_vec(positions, n_tok, &self.device)?;
+            Some((
                 self.cos.index_select(&pos, 0)?,
                 self.sin.index_select(&pos, 0)?,
-            )
+            ))
         };
         let adapters: Vec<Option<&LoraAdapter>> = rows.iter().map(|r| r.adapter).collect();
         let lora = LoraRows::new(&adapters, &spans);
@@ -433,10 +434,11 @@ impl Llama {
             let q = lora.apply(li, Target::Q, &h, layer.wq.forward(&h)?)?;
             let k = lora.apply(li, Target::K, &h, layer.wk.forward(&h)?)?;
             let v = lora.apply(li, Target::V, &h, layer.wv.forward(&h)?)?;
-            let attn = if self.device.is_cpu() {
-                self.host_attention_step(li, &q, &k, &v, rows, &spans)?
-            } else {
-                self.device_attention_step(li, &q, &k, &v, rows, &spans, (&cos, &sin))?
+            let attn = match &device_rope {
+                None => self.host_attention_step(li, &q, &k, &v, rows, &spans)?,
+                Some((cos, sin)) => {
+                    self.device_attention_step(li, &q, &k, &v, rows, &spans, (cos, sin))?
+                }
             };
             let attn = lora.apply(li, Target::O, &attn, layer.wo.forward(&attn)?)?;
             let x1 = (attn + residual)?;

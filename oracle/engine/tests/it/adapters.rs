@@ -6,7 +6,7 @@ use openledger_engine::lora::{AdapterTensor, write_adapter};
 use openledger_engine::model::{StepRow, WeightFormat};
 use openledger_engine::{Engine, EngineConfig, Llama, LlamaConfig, LoraAdapter, Target};
 
-use crate::{greedy, model_path};
+use crate::{greedy, model_path, run_together};
 
 /// Rank-8 adapter on q and v of every layer; `zero` makes B all zeros.
 fn adapter_bytes(cfg: &LlamaConfig, seed: u64, zero: bool) -> Vec<u8> {
@@ -126,20 +126,7 @@ fn mixed_adapter_batch_matches_solo_runs() {
         .iter()
         .map(|r| e.generate_blocking(r.clone()).unwrap())
         .collect();
-    let gens: Vec<_> = reqs
-        .iter()
-        .map(|r| e.generate(r.clone()).unwrap())
-        .collect();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let together: Vec<_> = rt.block_on(async {
-        let mut out = Vec::new();
-        for g in gens {
-            out.push(g.collect().await.unwrap());
-        }
-        out
-    });
+    let together = run_together(&e, &reqs);
     assert_eq!(together, solo);
     let mut plain = reqs[1].clone();
     plain.adapter = None;

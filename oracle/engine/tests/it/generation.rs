@@ -7,7 +7,7 @@ use openledger_engine::{
     SamplingParams,
 };
 
-use crate::{engine, greedy, model_path};
+use crate::{engine, greedy, model_path, run_together};
 
 fn sampled(prompt: &str, seed: u64, max_tokens: usize) -> GenerateRequest {
     GenerateRequest {
@@ -139,20 +139,7 @@ fn concurrent_requests_match_solo_runs() {
         .iter()
         .map(|r| e.generate_blocking(r.clone()).unwrap())
         .collect();
-    let gens: Vec<_> = reqs
-        .iter()
-        .map(|r| e.generate(r.clone()).unwrap())
-        .collect();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let together: Vec<_> = rt.block_on(async {
-        let mut out = Vec::new();
-        for g in gens {
-            out.push(g.collect().await.unwrap());
-        }
-        out
-    });
+    let together = run_together(e, &reqs);
     assert_eq!(together, solo);
     assert!(e.stats().batch_size.count() > 0);
 }
@@ -183,20 +170,7 @@ fn chunked_prefill_gives_the_same_output() {
     );
     assert!(whole.iter().all(|c| c.usage.completion_tokens == 8));
     // Both at once: their chunks share steps with each other and with decode rows.
-    let gens: Vec<_> = reqs
-        .iter()
-        .map(|r| chunked.generate(r.clone()).unwrap())
-        .collect();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let got: Vec<_> = rt.block_on(async {
-        let mut out = Vec::new();
-        for g in gens {
-            out.push(g.collect().await.unwrap());
-        }
-        out
-    });
+    let got = run_together(&chunked, &reqs);
     assert_eq!(got, whole);
     let steps = chunked
         .stats()

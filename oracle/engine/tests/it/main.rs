@@ -35,6 +35,25 @@ pub fn engine() -> &'static Engine {
     })
 }
 
+/// Submits every request at once (so they share decoding steps) and collects the results in
+/// order.
+pub fn run_together(e: &Engine, reqs: &[GenerateRequest]) -> Vec<openledger_engine::Completion> {
+    let gens: Vec<_> = reqs
+        .iter()
+        .map(|r| e.generate(r.clone()).unwrap())
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut out = Vec::new();
+        for g in gens {
+            out.push(g.collect().await.unwrap());
+        }
+        out
+    })
+}
+
 /// A greedy request for `max_tokens` tokens.
 pub fn greedy(prompt: &str, max_tokens: usize) -> GenerateRequest {
     GenerateRequest {
