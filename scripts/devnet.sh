@@ -4,6 +4,8 @@
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 "$ROOT/scripts/setup.sh"
-log "building openledger"
-cargo build --quiet -p openledger-cli --bin openledger
-exec "$CARGO_TARGET_DIR/debug/openledger" devnet "$@"
+# The release profile: the debug build serves the same request about 3x slower (its sampling,
+# tokenizer and server crates are unoptimized).
+log "building openledger (release)"
+cargo build --release --quiet -p openledger-cli --bin openledger
+exec "$CARGO_TARGET_DIR/release/openledger" devnet "$@"

@@ -9,7 +9,11 @@
 //! Options: `--tokens N` (generated per client, default 128), `--rounds N` (alternating
 //! rounds, default 2), `--no-llama`, `--formats` (also compare weight formats),
 //! `--format gguf|q8_0|f32` (engine weights, default q8_0), `--micro` (ms per forward step
-//! by format and batch size).
+//! by format and batch size, and each int8 kernel alone next to candle's Q8_0 matmul),
+//! `--kernels` (the whole run once per int8 kernel this CPU supports).
+//!
+//! The int8 kernel is the best this CPU supports unless `OPENLEDGER_KERNEL` forces one
+//! (`avx512vnni`, `avx2`, `portable`); the run prints which one ran.
 //!
 //! llama.cpp runs through `oracle/engine/bench/llama-bench.mjs`; `node-llama-cpp@3.22` is
 //! installed on first use into `$OPENLEDGER_HOME/bench-node` (npm, prebuilt binaries).
@@ -32,6 +36,7 @@ struct Args {
     llama: bool,
     formats: bool,
     micro: bool,
+    kernels: bool,
     format: WeightFormat,
 }
 
@@ -42,6 +47,7 @@ fn parse_args() -> Args {
         llama: true,
         formats: false,
         micro: false,
+        kernels: false,
         format: WeightFormat::Q8_0,
     };
     let mut it = std::env::args().skip(1);
@@ -52,6 +58,7 @@ fn parse_args() -> Args {
             "--no-llama" => a.llama = false,
             "--formats" => a.formats = true,
             "--micro" => a.micro = true,
+            "--kernels" => a.kernels = true,
             "--format" => {
                 a.format = it
                     .next()
@@ -311,58 +318,7 @@ fn micro(model: &Path, formats: &[WeightFormat]) {
                 .join(" | ")
         );
     }
-    println!(
-        "\n## Int8 kernel alone: one SmolLM2 layer's matmuls (q,k,v,o,gate,up,down) ×30 + lm_head\n"
-    );
-    println!("| rows | ms | GMAC/s |");
-    println!("|---|---|---|");
-    let shapes = [
-        (576usize, 576usize),
-        (192, 576),
-        (192, 576),
-        (576, 576),
-        (1536, 576),
-        (1536, 576),
-        (576, 1536),
-    ];
-    let mats: Vec<_> = shapes
-        .iter()
-        .map(|&(n, k)| {
-            let w: Vec<f32> = (0..n * k)
-                .map(|i| ((i * 7919) % 255) as f32 / 127.0 - 1.0)
-                .collect();
-            openledger_engine::int8::Int8Matrix::quantize(&w, n, k).expect("matrix")
-        })
-        .collect();
-    let head = {
-        let (n, k) = (49152, 576);
-        let w: Vec<f32> = (0..n * k)
-            .map(|i| ((i * 7919) % 255) as f32 / 127.0 - 1.0)
-            .collect();
-        openledger_engine::int8::Int8Matrix::quantize(&w, n, k).expect("matrix")
-    };
-    for rows in [1usize, 4, 8, 16] {
-        let x: Vec<f32> = (0..rows * 1536)
-            .map(|i| ((i * 31) % 97) as f32 / 50.0 - 1.0)
-            .collect();
-        let t0 = Instant::now();
-        let reps = 5;
-        for _ in 0..reps {
-            for _ in 0..30 {
-                for w in &mats {
-                    std::hint::black_box(w.matmul(&x[..rows * w.cols()]).expect("matmul"));
-                }
-            }
-            std::hint::black_box(head.matmul(&x[..rows * 576]).expect("matmul"));
-        }
-        let secs = t0.elapsed().as_secs_f64() / reps as f64;
-        let macs: usize = 30 * shapes.iter().map(|(n, k)| n * k).sum::<usize>() + 49152 * 576;
-        println!(
-            "| {rows} | {:.1} | {:.1} |",
-            secs * 1000.0,
-            (macs * rows) as f64 / secs / 1e9
-        );
-    }
+    kernels_alone();
     for (fi, m) in models.iter().enumerate() {
         let long: Vec<u32> = (0..256).map(|i| 500 + i).collect();
         let mut st = m.new_state();
@@ -381,8 +337,144 @@ fn micro(model: &Path, formats: &[WeightFormat]) {
     }
 }
 
+/// The int8 kernels alone, and candle's Q8_0 matmul on the same weights: one SmolLM2 layer's
+/// matmuls (q, k, v, o, gate, up, down) × 30 plus the lm_head, by batch size.
+fn kernels_alone() {
+    use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+    use candle_core::{Device, Module, Tensor};
+    use openledger_engine::int8::{Int8Matrix, Kernel};
+    let shapes = [
+        (576usize, 576usize),
+        (192, 576),
+        (192, 576),
+        (576, 576),
+        (1536, 576),
+        (1536, 576),
+        (576, 1536),
+    ];
+    let weights = |n: usize, k: usize| -> Vec<f32> {
+        (0..n * k)
+            .map(|i| ((i * 7919) % 255) as f32 / 127.0 - 1.0)
+            .collect()
+    };
+    let head_shape = (49152usize, 576usize);
+    let macs: usize =
+        30 * shapes.iter().map(|(n, k)| n * k).sum::<usize>() + head_shape.0 * head_shape.1;
+    let kernels: Vec<Kernel> = Kernel::ALL
+        .into_iter()
+        .filter(|k| k.is_supported())
+        .collect();
+    // One column per int8 kernel, then candle's Q8_0 `QMatMul` (what `--format gguf` would
+    // use for a Q8_0 file); each as (layer matrices, lm_head).
+    type Mul = Box<dyn Fn(&[f32], usize)>;
+    let mut columns: Vec<(String, Mul)> = Vec::new();
+    for &kernel in &kernels {
+        let mats: Vec<Int8Matrix> = shapes
+            .iter()
+            .map(|&(n, k)| Int8Matrix::quantize_for(&weights(n, k), n, k, kernel).expect("matrix"))
+            .collect();
+        let head = Int8Matrix::quantize_for(
+            &weights(head_shape.0, head_shape.1),
+            head_shape.0,
+            head_shape.1,
+            kernel,
+        )
+        .expect("matrix");
+        columns.push((
+            format!("int8 {kernel}"),
+            Box::new(move |x: &[f32], rows: usize| {
+                for _ in 0..30 {
+                    for w in &mats {
+                        std::hint::black_box(w.matmul(&x[..rows * w.cols()]).expect("matmul"));
+                    }
+                }
+                std::hint::black_box(head.matmul(&x[..rows * 576]).expect("matmul"));
+            }),
+        ));
+    }
+    let candle = |n: usize, k: usize| -> (QMatMul, usize) {
+        let t = Tensor::from_vec(weights(n, k), (n, k), &Device::Cpu).expect("tensor");
+        let q = QTensor::quantize(&t, GgmlDType::Q8_0).expect("q8_0");
+        (QMatMul::from_qtensor(q).expect("qmatmul"), k)
+    };
+    let cmats: Vec<(QMatMul, usize)> = shapes.iter().map(|&(n, k)| candle(n, k)).collect();
+    let chead = candle(head_shape.0, head_shape.1);
+    columns.push((
+        "candle Q8_0".into(),
+        Box::new(move |x: &[f32], rows: usize| {
+            let run = |(w, k): &(QMatMul, usize)| {
+                let t = Tensor::from_slice(&x[..rows * k], (rows, *k), &Device::Cpu).expect("x");
+                std::hint::black_box(w.forward(&t).expect("matmul"));
+            };
+            for _ in 0..30 {
+                cmats.iter().for_each(run);
+            }
+            run(&chead);
+        }),
+    ));
+    println!(
+        "\n## Int8 kernels alone: one SmolLM2 layer's matmuls (q,k,v,o,gate,up,down) x30 + lm_head, ms (GMAC/s)\n"
+    );
+    println!(
+        "| rows | {} |",
+        columns
+            .iter()
+            .map(|c| c.0.clone())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    println!("|---|{}", "---|".repeat(columns.len()));
+    for rows in [1usize, 2, 4, 8, 16] {
+        let x: Vec<f32> = (0..rows * 1536)
+            .map(|i| ((i * 31) % 97) as f32 / 50.0 - 1.0)
+            .collect();
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|(_, mul)| {
+                mul(&x, rows); // warm-up
+                let reps = 3;
+                let t0 = Instant::now();
+                for _ in 0..reps {
+                    mul(&x, rows);
+                }
+                let secs = t0.elapsed().as_secs_f64() / reps as f64;
+                format!(
+                    "{:.1} ({:.1})",
+                    secs * 1000.0,
+                    (macs * rows) as f64 / secs / 1e9
+                )
+            })
+            .collect();
+        println!("| {rows} | {} |", cells.join(" | "));
+    }
+}
+
+/// Reruns this benchmark once per int8 kernel this CPU supports (`OPENLEDGER_KERNEL` set for
+/// each child), passing the other arguments through.
+fn run_each_kernel() {
+    use openledger_engine::int8::{KERNEL_ENV, Kernel};
+    let exe = std::env::current_exe().expect("benchmark path");
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--kernels")
+        .collect();
+    for kernel in Kernel::ALL.into_iter().filter(|k| k.is_supported()) {
+        println!("\n# int8 kernel: {kernel}\n");
+        let ok = Command::new(&exe)
+            .args(&args)
+            .env(KERNEL_ENV, kernel.name())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "benchmark with {KERNEL_ENV}={kernel} failed");
+    }
+}
+
 fn main() {
     let args = parse_args();
+    if args.kernels {
+        run_each_kernel();
+        return;
+    }
     let base = EngineConfig {
         weight_format: args.format,
         ..Default::default()
@@ -398,6 +490,12 @@ fn main() {
         "machine: {} CPUs visible; {} generated tokens per request, greedy",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         args.tokens
+    );
+    let kernel = openledger_engine::int8::Kernel::selected().expect("OPENLEDGER_KERNEL");
+    println!(
+        "int8 kernel: {kernel} (best on this CPU: {}; force one with {}=avx512vnni|avx2|portable, or run each with --kernels)",
+        openledger_engine::int8::Kernel::best(),
+        openledger_engine::int8::KERNEL_ENV
     );
 
     if args.micro {

@@ -2,23 +2,39 @@
 //! 32 with one `f32` scale each (the Q8_0 scheme), and `x` quantized the same way on the fly.
 //!
 //! Why not candle's quantized matmul: for a batch of `m` decode rows it costs about `m` times
-//! one row (measured 13.8 ms for 1 row and 81.6 ms for 8 rows of SmolLM2-135M), because its
-//! AVX2 dot product is compute-bound. This kernel uses AVX-512 VNNI (`vpdpbusd`, 64
-//! multiply-adds per instruction) where the CPU has it, and a register tile of 4 rows × 4
-//! columns so each weight byte loaded serves 4 rows; elsewhere it runs a portable loop
-//! (`OPENLEDGER_NO_VNNI=1` forces the portable loop, to compare the two).
+//! one row (measured 13.8 ms for 1 row and 81.6 ms for 8 rows of SmolLM2-135M), because it
+//! multiplies one row by one column at a time. Every kernel here works on **register tiles**
+//! of several rows × several columns, so each weight byte loaded serves every row of the tile.
+//!
+//! ## Kernels
+//! One [`Kernel`] per CPU family, chosen at run time ([`Kernel::best`]) or forced with
+//! `OPENLEDGER_KERNEL=avx512vnni|avx2|portable` (to measure a slower path on a faster CPU):
+//! - [`Kernel::Avx512Vnni`]: AVX-512 F/BW/VNNI, `vpdpbusd` (64 multiply-adds per instruction),
+//!   tiles of 4 rows × 4 columns.
+//! - [`Kernel::Avx2`]: AVX2 + FMA (every x86-64 CPU since Haswell and Zen 1), `vpmaddubsw` +
+//!   `vpmaddwd` (32 multiply-adds per pair), tiles of 4 rows × 2 columns (16 `ymm` registers:
+//!   8 accumulators, the tile's weights and their magnitudes, one activation vector).
+//! - [`Kernel::Portable`]: plain Rust over tiles of 4 rows × 1 column, written so the compiler
+//!   vectorizes the block dot product with the baseline SIMD of the target (SSE2 on x86-64,
+//!   NEON on aarch64). What every other CPU runs.
+//!
+//! There is no hand-written aarch64 (NEON dotprod / i8mm) or AVX-VNNI (256-bit `vpdpbusd`)
+//! kernel: no machine that builds and tests this crate has them, so such code could not be
+//! tested; those CPUs run the portable and AVX2 kernels respectively.
 //!
 //! ## Numerics
 //! Output element `(r, c)` is `Σ_b dx[r,b]·dw[c,b]·Σ_{i∈b} qx[r,i]·qw[c,i]`: the per-block
-//! integer sums are exact, the scales and the sum over blocks are `f32`. Each `(r, c)` element
-//! goes through the same instruction sequence whatever the number of rows and wherever it
-//! falls in a tile, so **a row's result never depends on the other rows of the batch** (tested
-//! bit for bit). The AVX-512 and portable paths sum in different orders and may differ in the
-//! last bits.
+//! integer sums are exact, the scales and the sum over blocks are `f32`. Within a kernel, each
+//! `(r, c)` element goes through the same instruction sequence whatever the number of rows and
+//! wherever it falls in a tile, so **a row's result never depends on the other rows of the
+//! batch** (tested bit for bit, for every kernel). The kernels sum the `f32` terms in different
+//! orders, so two kernels may differ in the last bits (tested against the exact product).
 //!
-//! The VNNI path feeds activations as unsigned bytes `qx + 128` (the instruction multiplies
+//! The VNNI kernel feeds activations as unsigned bytes `qx + 128` (the instruction multiplies
 //! unsigned by signed) and subtracts `128·Σ_b dx[r,b]·dw[c,b]·Σ_{i∈b} qw[c,i]`, with the
-//! per-block weight sums precomputed.
+//! per-block weight sums precomputed. The AVX2 kernel multiplies `|qw|` by `qx·sign(qw)`
+//! (`vpsignb`); both are at most 127 in magnitude, so the 16-bit pair sums of `vpmaddubsw`
+//! (at most 2·127·127 = 32,258) never saturate.
 //!
 //! `unsafe` is confined to this module: SIMD intrinsics behind a runtime CPU-feature check,
 //! with the bounds each load relies on written next to it.
@@ -35,6 +51,106 @@ pub const BLOCK: usize = 32;
 /// stay in L1 while every row tile of the batch passes over them.
 const COLS_PER_TASK: usize = 16;
 
+/// The environment variable that forces a [`Kernel`] (read once, by [`Kernel::selected`]).
+pub const KERNEL_ENV: &str = "OPENLEDGER_KERNEL";
+
+/// An implementation of the int8 product, one per CPU family (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// AVX-512 F, BW and VNNI: tiles of 4 rows × 4 columns.
+    Avx512Vnni,
+    /// AVX2 and FMA: tiles of 4 rows × 2 columns.
+    Avx2,
+    /// Plain Rust, vectorized by the compiler: tiles of 4 rows × 1 column. Runs everywhere.
+    Portable,
+}
+
+impl Kernel {
+    /// Every kernel, fastest first.
+    pub const ALL: [Kernel; 3] = [Kernel::Avx512Vnni, Kernel::Avx2, Kernel::Portable];
+
+    /// The name used by `OPENLEDGER_KERNEL` and printed by the benchmarks.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Avx512Vnni => "avx512vnni",
+            Kernel::Avx2 => "avx2",
+            Kernel::Portable => "portable",
+        }
+    }
+
+    /// Whether this CPU can run the kernel.
+    pub fn is_supported(self) -> bool {
+        match self {
+            Kernel::Avx512Vnni => vnni::available(),
+            Kernel::Avx2 => avx2::available(),
+            Kernel::Portable => true,
+        }
+    }
+
+    /// The fastest kernel this CPU supports.
+    pub fn best() -> Kernel {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.is_supported())
+            .unwrap_or(Kernel::Portable)
+    }
+
+    /// The kernel new matrices use: `OPENLEDGER_KERNEL` when set (read once per process), else
+    /// [`Kernel::best`]. Fails when the variable names an unknown kernel or one this CPU lacks.
+    pub fn selected() -> Result<Kernel> {
+        static SELECTED: std::sync::OnceLock<std::result::Result<Kernel, String>> =
+            std::sync::OnceLock::new();
+        SELECTED
+            .get_or_init(|| match std::env::var(KERNEL_ENV) {
+                Err(_) => Ok(Kernel::best()),
+                Ok(v) => v
+                    .parse::<Kernel>()
+                    .map_err(|e| e.to_string())
+                    .and_then(|k| k.check().map_err(|e| e.to_string())),
+            })
+            .clone()
+            .map_err(|reason| Error::InvalidConfig {
+                field: KERNEL_ENV,
+                reason,
+            })
+    }
+
+    /// `Ok(self)` if this CPU supports the kernel, else a clear error.
+    pub fn check(self) -> Result<Kernel> {
+        if self.is_supported() {
+            Ok(self)
+        } else {
+            Err(Error::InvalidConfig {
+                field: KERNEL_ENV,
+                reason: format!(
+                    "this CPU cannot run the {} int8 kernel; the best it supports is {}",
+                    self.name(),
+                    Kernel::best().name()
+                ),
+            })
+        }
+    }
+}
+
+impl std::fmt::Display for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Kernel {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s.trim().to_ascii_lowercase())
+            .ok_or_else(|| Error::InvalidConfig {
+                field: KERNEL_ENV,
+                reason: format!("unknown int8 kernel {s:?}; use avx512vnni, avx2 or portable"),
+            })
+    }
+}
+
 /// A weight matrix `W` of shape `(n, k)` (`n` outputs, `k` inputs), quantized to int8 in
 /// blocks of [`BLOCK`] along `k`.
 #[derive(Debug, Clone)]
@@ -47,11 +163,13 @@ pub struct Int8Matrix {
     d: Vec<f32>,
     /// `n × k/32`: `128 · d · Σq` per block (the correction for the unsigned activations).
     offset: Vec<f32>,
+    /// The kernel that multiplies by this matrix.
+    kernel: Kernel,
 }
 
 /// Activation rows quantized for one multiply.
 struct Quantized {
-    /// `m × k` values `q + 128` (the VNNI path) or `q` reinterpreted (the portable path).
+    /// `m × k` values `q + 128` (the VNNI kernel) or `q` reinterpreted (the others).
     q: Vec<u8>,
     /// `m × k/32` block scales.
     d: Vec<f32>,
@@ -69,8 +187,16 @@ fn quantize_block(x: &[f32], q: &mut [i8]) -> f32 {
 }
 
 impl Int8Matrix {
-    /// Quantizes `w`, given row-major as `(n, k)`; `k` must be a multiple of 32.
+    /// Quantizes `w`, given row-major as `(n, k)`; `k` must be a multiple of 32. Multiplies
+    /// with [`Kernel::selected`].
     pub fn quantize(w: &[f32], n: usize, k: usize) -> Result<Self> {
+        Self::quantize_for(w, n, k, Kernel::selected()?)
+    }
+
+    /// As [`Int8Matrix::quantize`], multiplying with `kernel` (which this CPU must support).
+    /// The VNNI kernel needs `k` a multiple of 64; for other `k` the matrix uses the next
+    /// kernel this CPU supports.
+    pub fn quantize_for(w: &[f32], n: usize, k: usize, kernel: Kernel) -> Result<Self> {
         if k == 0 || !k.is_multiple_of(BLOCK) || w.len() != n * k {
             return Err(Error::ModelFormat {
                 reason: format!(
@@ -79,6 +205,14 @@ impl Int8Matrix {
                     w.len()
                 ),
             });
+        }
+        let mut kernel = kernel.check()?;
+        if kernel == Kernel::Avx512Vnni && !k.is_multiple_of(64) {
+            kernel = if Kernel::Avx2.is_supported() {
+                Kernel::Avx2
+            } else {
+                Kernel::Portable
+            };
         }
         let kb = k / BLOCK;
         let mut q = vec![0i8; n * k];
@@ -93,7 +227,14 @@ impl Int8Matrix {
             let sum: i32 = qb.iter().map(|&v| v as i32).sum();
             *ob = 128.0 * *db * sum as f32;
         }
-        Ok(Self { n, k, q, d, offset })
+        Ok(Self {
+            n,
+            k,
+            q,
+            d,
+            offset,
+            kernel,
+        })
     }
 
     /// Number of outputs `n`.
@@ -104,6 +245,11 @@ impl Int8Matrix {
     /// Number of inputs `k`.
     pub fn cols(&self) -> usize {
         self.k
+    }
+
+    /// The kernel that multiplies by this matrix.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
     }
 
     /// The matrix as `f32` (the quantized values times their scales), row-major `(n, k)`.
@@ -126,8 +272,7 @@ impl Int8Matrix {
         if m == 0 {
             return Ok(Vec::new());
         }
-        let vnni = vnni::available() && self.k.is_multiple_of(64);
-        let xq = self.quantize_rows(x, m, vnni);
+        let xq = self.quantize_rows(x, m, self.kernel == Kernel::Avx512Vnni);
         // Work items own disjoint column ranges; each writes its columns of every row into a
         // column-major buffer, transposed at the end.
         let mut out_t = vec![0f32; self.n * m];
@@ -137,11 +282,13 @@ impl Int8Matrix {
             .for_each(|(task, out)| {
                 let c0 = task * COLS_PER_TASK;
                 let cols = out.len() / m;
-                if vnni {
-                    // SAFETY: `available()` checked the CPU features; `k` is a multiple of 64.
-                    unsafe { vnni::columns(self, &xq, m, c0, cols, out) }
-                } else {
-                    portable_columns(self, &xq, m, c0, cols, out)
+                match self.kernel {
+                    // SAFETY: `quantize_for` checked the CPU features, and that `k` is a
+                    // multiple of 64 for VNNI.
+                    Kernel::Avx512Vnni => unsafe { vnni::columns(self, &xq, m, c0, cols, out) },
+                    // SAFETY: `quantize_for` checked the CPU features.
+                    Kernel::Avx2 => unsafe { avx2::columns(self, &xq, m, c0, cols, out) },
+                    Kernel::Portable => portable_columns(self, &xq, m, c0, cols, out),
                 }
             });
         if m == 1 {
@@ -179,7 +326,11 @@ impl Int8Matrix {
     }
 }
 
-/// The portable kernel: columns `c0..c0+cols` of every row, into `out[(c - c0)·m + r]`.
+/// Rows per tile of the portable kernel.
+const PORTABLE_ROWS: usize = 4;
+
+/// The portable kernel: columns `c0..c0+cols` of every row, into `out[(c - c0)·m + r]`, in
+/// tiles of up to 4 rows × 1 column (each weight block is loaded once for the tile's rows).
 fn portable_columns(
     w: &Int8Matrix,
     x: &Quantized,
@@ -193,20 +344,179 @@ fn portable_columns(
         let c = c0 + ci;
         let wq = &w.q[c * k..(c + 1) * k];
         let wd = &w.d[c * kb..(c + 1) * kb];
-        for r in 0..m {
-            let xq = &x.q[r * k..(r + 1) * k];
-            let xd = &x.d[r * kb..(r + 1) * kb];
-            let mut acc = 0f32;
-            for b in 0..kb {
-                let s: i32 = wq[b * BLOCK..(b + 1) * BLOCK]
-                    .iter()
-                    .zip(&xq[b * BLOCK..(b + 1) * BLOCK])
-                    .map(|(&a, &b)| a as i32 * b as i8 as i32)
-                    .sum();
-                acc += wd[b] * xd[b] * s as f32;
+        for r0 in (0..m).step_by(PORTABLE_ROWS) {
+            let nr = (m - r0).min(PORTABLE_ROWS);
+            let mut acc = [0f32; PORTABLE_ROWS];
+            for (b, (wb, &dw)) in wq.chunks_exact(BLOCK).zip(wd).enumerate() {
+                let wb: &[i8; BLOCK] = wb.try_into().expect("a block is 32 values");
+                for (i, acc) in acc.iter_mut().enumerate().take(nr) {
+                    let r = r0 + i;
+                    let xb = &x.q[r * k + b * BLOCK..r * k + (b + 1) * BLOCK];
+                    let xb: &[u8; BLOCK] = xb.try_into().expect("a block is 32 values");
+                    *acc += dw * x.d[r * kb + b] * dot_block(wb, xb) as f32;
+                }
             }
-            out[ci * m + r] = acc;
+            for (i, &a) in acc.iter().enumerate().take(nr) {
+                out[ci * m + r0 + i] = a;
+            }
         }
+    }
+}
+
+/// `Σ w[i]·x[i]` over one block (`x` holds signed values as bytes): 16-bit products summed in
+/// 32 bits, a shape compilers turn into `pmaddwd` (SSE2) or `smlal` (NEON).
+#[inline(always)]
+fn dot_block(w: &[i8; BLOCK], x: &[u8; BLOCK]) -> i32 {
+    let mut s = 0i32;
+    for i in 0..BLOCK {
+        s += (w[i] as i16 * x[i] as i8 as i16) as i32;
+    }
+    s
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{BLOCK, Int8Matrix, Quantized};
+
+    /// Rows per tile.
+    const ROWS: usize = 4;
+    /// Columns per tile.
+    const COLS: usize = 2;
+
+    /// Whether this CPU runs the AVX2 kernel.
+    pub fn available() -> bool {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+
+    /// Columns `c0..c0+cols` of every row, into `out[(c - c0)·m + r]`, in tiles of up to 4
+    /// rows × 2 columns.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA; `x` holds signed values (not offset by 128).
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn columns(
+        w: &Int8Matrix,
+        x: &Quantized,
+        m: usize,
+        c0: usize,
+        cols: usize,
+        out: &mut [f32],
+    ) {
+        let mut c = 0;
+        while c < cols {
+            let nc = if cols - c >= COLS { COLS } else { 1 };
+            let mut r = 0;
+            while r < m {
+                let nr = (m - r).min(ROWS);
+                // SAFETY: forwarded from this function's contract; `r + nr <= m` and
+                // `c0 + c + nc <= n`.
+                unsafe {
+                    match (nr, nc) {
+                        (4, 2) => tile::<4, 2>(w, x, m, r, c0 + c, c, out),
+                        (3, 2) => tile::<3, 2>(w, x, m, r, c0 + c, c, out),
+                        (2, 2) => tile::<2, 2>(w, x, m, r, c0 + c, c, out),
+                        (1, 2) => tile::<1, 2>(w, x, m, r, c0 + c, c, out),
+                        (4, _) => tile::<4, 1>(w, x, m, r, c0 + c, c, out),
+                        (3, _) => tile::<3, 1>(w, x, m, r, c0 + c, c, out),
+                        (2, _) => tile::<2, 1>(w, x, m, r, c0 + c, c, out),
+                        _ => tile::<1, 1>(w, x, m, r, c0 + c, c, out),
+                    }
+                }
+                r += nr;
+            }
+            c += nc;
+        }
+    }
+
+    /// One tile: rows `r0..r0+R`, columns `col..col+C` (`out` columns from `oc`).
+    ///
+    /// # Safety
+    /// As for [`columns`]; `r0 + R <= m` and `col + C <= n`.
+    #[inline]
+    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tile<const R: usize, const C: usize>(
+        w: &Int8Matrix,
+        x: &Quantized,
+        m: usize,
+        r0: usize,
+        col: usize,
+        oc: usize,
+        out: &mut [f32],
+    ) {
+        let (k, kb) = (w.k, w.k / BLOCK);
+        let ones = _mm256_set1_epi16(1);
+        let mut acc = [[_mm256_setzero_ps(); C]; R];
+        let wq = w.q.as_ptr();
+        let xq = x.q.as_ptr();
+        for b in 0..kb {
+            let mut wv = [_mm256_setzero_si256(); C];
+            let mut wa = [_mm256_setzero_si256(); C];
+            let mut wd = [0f32; C];
+            for j in 0..C {
+                // SAFETY: column `col + j < n` and block `b < kb`: 32 bytes in bounds of `w.q`,
+                // one scale in bounds of `w.d`.
+                unsafe {
+                    wv[j] = _mm256_loadu_si256(wq.add((col + j) * k + b * BLOCK).cast());
+                    wd[j] = *w.d.get_unchecked((col + j) * kb + b);
+                }
+                wa[j] = _mm256_sign_epi8(wv[j], wv[j]);
+            }
+            for i in 0..R {
+                let r = r0 + i;
+                // SAFETY: row `r < m` and block `b < kb`, in bounds of `x.q` and `x.d`.
+                let (xv, xd) = unsafe {
+                    (
+                        _mm256_loadu_si256(xq.add(r * k + b * BLOCK).cast()),
+                        *x.d.get_unchecked(r * kb + b),
+                    )
+                };
+                for j in 0..C {
+                    let signed = _mm256_sign_epi8(xv, wv[j]);
+                    let pairs = _mm256_maddubs_epi16(wa[j], signed);
+                    let dot = _mm256_madd_epi16(pairs, ones);
+                    let scale = _mm256_set1_ps(xd * wd[j]);
+                    acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc[i][j]);
+                }
+            }
+        }
+        for i in 0..R {
+            for j in 0..C {
+                out[(oc + j) * m + r0 + i] = hsum(acc[i][j]);
+            }
+        }
+    }
+
+    /// The sum of the 8 lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn hsum(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        _mm_cvtss_f32(s)
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod avx2 {
+    use super::{Int8Matrix, Quantized};
+
+    pub fn available() -> bool {
+        false
+    }
+
+    pub unsafe fn columns(
+        _: &Int8Matrix,
+        _: &Quantized,
+        _: usize,
+        _: usize,
+        _: usize,
+        _: &mut [f32],
+    ) {
+        unreachable!("the AVX2 kernel exists only on x86_64")
     }
 }
 
@@ -223,7 +533,6 @@ mod vnni {
             std::is_x86_feature_detected!("avx512f")
                 && std::is_x86_feature_detected!("avx512bw")
                 && std::is_x86_feature_detected!("avx512vnni")
-                && std::env::var_os("OPENLEDGER_NO_VNNI").is_none()
         })
     }
 
@@ -410,44 +719,98 @@ mod tests {
         }
     }
 
+    /// The kernels this CPU runs (always at least the portable one).
+    fn supported() -> Vec<Kernel> {
+        let ks: Vec<Kernel> = Kernel::ALL
+            .into_iter()
+            .filter(|k| k.is_supported())
+            .collect();
+        eprintln!(
+            "int8 kernels tested on this CPU: {}",
+            ks.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+        );
+        ks
+    }
+
     #[test]
-    fn matches_the_exact_product_of_the_quantized_values() {
-        // Shapes cover: k a multiple of 64 (VNNI) or only of 32 (portable), n not a multiple
-        // of 4 (the single-column tiles), row counts across tile boundaries.
-        for (n, k) in [(37usize, 128usize), (16, 64), (21, 96), (64, 576)] {
-            let w = Int8Matrix::quantize(&values(n as u64, n * k, 0.5), n, k).unwrap();
-            for m in [1usize, 3, 4, 7, 9] {
-                let x = values(100 + m as u64, m * k, 2.0);
-                let got = w.matmul(&x).unwrap();
-                check_close(&got, &reference(&w, &x), &format!("n={n} k={k} m={m}"));
-                let mut portable = vec![0f32; n * m];
-                let xq = w.quantize_rows(&x, m, false);
-                portable_columns(&w, &xq, m, 0, n, &mut portable);
-                let want = reference(&w, &x);
-                for r in 0..m {
-                    for c in 0..n {
-                        let (g, e) = (portable[c * m + r] as f64, want[r * n + c]);
-                        assert!((g - e).abs() <= 1e-5 * e.abs().max(1.0), "portable {r},{c}");
-                    }
+    fn every_kernel_matches_the_exact_product_of_the_quantized_values() {
+        // Shapes cover: k a multiple of 64 (VNNI) or only of 32, n odd or not a multiple of 4
+        // (the narrower column tiles), row counts across tile boundaries.
+        for kernel in supported() {
+            for (n, k) in [(37usize, 128usize), (16, 64), (21, 96), (64, 576), (3, 32)] {
+                let w =
+                    Int8Matrix::quantize_for(&values(n as u64, n * k, 0.5), n, k, kernel).unwrap();
+                for m in [1usize, 2, 3, 4, 5, 7, 9] {
+                    let x = values(100 + m as u64, m * k, 2.0);
+                    let got = w.matmul(&x).unwrap();
+                    check_close(
+                        &got,
+                        &reference(&w, &x),
+                        &format!("{kernel} ({}) n={n} k={k} m={m}", w.kernel()),
+                    );
                 }
             }
         }
     }
 
     #[test]
-    fn a_row_does_not_depend_on_the_other_rows() {
+    fn a_row_does_not_depend_on_the_other_rows_in_any_kernel() {
         let (n, k) = (50, 192);
-        let w = Int8Matrix::quantize(&values(1, n * k, 0.5), n, k).unwrap();
-        let x = values(2, 11 * k, 1.0);
-        let alone: Vec<Vec<f32>> = (0..11)
-            .map(|r| w.matmul(&x[r * k..(r + 1) * k]).unwrap())
-            .collect();
-        for m in 1..=11 {
-            let y = w.matmul(&x[..m * k]).unwrap();
-            for r in 0..m {
-                assert_eq!(&y[r * n..(r + 1) * n], alone[r].as_slice(), "m={m} row {r}");
+        for kernel in supported() {
+            let w = Int8Matrix::quantize_for(&values(1, n * k, 0.5), n, k, kernel).unwrap();
+            let x = values(2, 11 * k, 1.0);
+            let alone: Vec<Vec<f32>> = (0..11)
+                .map(|r| w.matmul(&x[r * k..(r + 1) * k]).unwrap())
+                .collect();
+            for m in 1..=11 {
+                let y = w.matmul(&x[..m * k]).unwrap();
+                for r in 0..m {
+                    assert_eq!(
+                        &y[r * n..(r + 1) * n],
+                        alone[r].as_slice(),
+                        "{kernel}: m={m} row {r}"
+                    );
+                }
             }
         }
+    }
+
+    #[test]
+    fn the_kernels_agree_with_each_other() {
+        let (n, k, m) = (72, 576, 6);
+        let wf = values(7, n * k, 0.3);
+        let x = values(8, m * k, 3.0);
+        let results: Vec<(Kernel, Vec<f32>)> = supported()
+            .into_iter()
+            .map(|kernel| {
+                let w = Int8Matrix::quantize_for(&wf, n, k, kernel).unwrap();
+                (kernel, w.matmul(&x).unwrap())
+            })
+            .collect();
+        let (first, want) = &results[0];
+        let want: Vec<f64> = want.iter().map(|&v| v as f64).collect();
+        for (kernel, got) in &results[1..] {
+            check_close(got, &want, &format!("{kernel} vs {first}"));
+        }
+    }
+
+    #[test]
+    fn kernels_are_named_and_checked() {
+        for kernel in Kernel::ALL {
+            assert_eq!(kernel.name().parse::<Kernel>().unwrap(), kernel);
+        }
+        assert_eq!(" AVX2 ".parse::<Kernel>().unwrap(), Kernel::Avx2);
+        let err = "sse9".parse::<Kernel>().unwrap_err().to_string();
+        assert!(err.contains("avx512vnni, avx2 or portable"), "{err}");
+        assert!(Kernel::Portable.is_supported());
+        assert!(Kernel::best().is_supported());
+        for kernel in Kernel::ALL.into_iter().filter(|k| !k.is_supported()) {
+            let err = Int8Matrix::quantize_for(&[0.0; 64], 2, 32, kernel).unwrap_err();
+            assert!(err.to_string().contains("cannot run"), "{err}");
+        }
+        // k = 96 is not a multiple of 64: a VNNI request falls back to the next kernel.
+        let w = Int8Matrix::quantize_for(&[0.0; 96], 1, 96, Kernel::best()).unwrap();
+        assert_ne!(w.kernel(), Kernel::Avx512Vnni);
     }
 
     #[test]
