@@ -8,9 +8,10 @@
 //!
 //! Options: `--tokens N` (generated per client, default 128), `--rounds N` (alternating
 //! rounds, default 2), `--no-llama`, `--formats` (also compare weight formats),
-//! `--format gguf|q8_0|f32` (engine weights, default q8_0), `--micro` (ms per forward step
+//! `--format q4|q8_0|gguf|f32` (engine weights, default q4), `--micro` (ms per forward step
 //! by format and batch size, and each int8 kernel alone next to candle's Q8_0 matmul),
-//! `--kernels` (the whole run once per int8 kernel this CPU supports).
+//! `--kernels` (the whole run once per int8 kernel this CPU supports), `--kernels-alone` (only
+//! the kernels next to candle's Q8_0 matmul).
 //!
 //! The int8 kernel is the best this CPU supports unless `OPENLEDGER_KERNEL` forces one
 //! (`avx512vnni`, `avx2`, `portable`); the run prints which one ran.
@@ -37,6 +38,7 @@ struct Args {
     formats: bool,
     micro: bool,
     kernels: bool,
+    kernels_alone: bool,
     format: WeightFormat,
 }
 
@@ -48,7 +50,8 @@ fn parse_args() -> Args {
         formats: false,
         micro: false,
         kernels: false,
-        format: WeightFormat::Q8_0,
+        kernels_alone: false,
+        format: WeightFormat::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -59,11 +62,12 @@ fn parse_args() -> Args {
             "--formats" => a.formats = true,
             "--micro" => a.micro = true,
             "--kernels" => a.kernels = true,
+            "--kernels-alone" => a.kernels_alone = true,
             "--format" => {
                 a.format = it
                     .next()
                     .and_then(|v| v.parse().ok())
-                    .expect("--format gguf|q8_0|f32")
+                    .expect("--format q4|q8_0|gguf|f32")
             }
             "--bench" => {} // passed by `cargo bench`
             other => eprintln!("ignoring unknown argument {other}"),
@@ -343,6 +347,7 @@ fn kernels_alone() {
     use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
     use candle_core::{Device, Module, Tensor};
     use openledger_engine::int8::{Int8Matrix, Kernel};
+    use openledger_engine::q4::Q4Matrix;
     let shapes = [
         (576usize, 576usize),
         (192, 576),
@@ -392,6 +397,35 @@ fn kernels_alone() {
             }),
         ));
     }
+    if Q4Matrix::available().expect("OPENLEDGER_KERNEL") {
+        let q4 = |n: usize, k: usize| -> Q4Matrix {
+            let t = Tensor::from_vec(weights(n, k), (n, k), &Device::Cpu).expect("tensor");
+            let q = QTensor::quantize(&t, GgmlDType::Q4_1).expect("q4_1");
+            Q4Matrix::from_ggml(GgmlDType::Q4_1, &q.data().expect("data"), n, k)
+                .expect("matrix")
+                .expect("4-bit")
+        };
+        let mats: Vec<Q4Matrix> = shapes.iter().map(|&(n, k)| q4(n, k)).collect();
+        // The lm_head of SmolLM2 is Q8_0 in the file: int8 under the q4 format too.
+        let head = Int8Matrix::quantize_for(
+            &weights(head_shape.0, head_shape.1),
+            head_shape.0,
+            head_shape.1,
+            Kernel::best(),
+        )
+        .expect("matrix");
+        columns.push((
+            format!("q4 avx2 (lm_head int8 {})", head.kernel()),
+            Box::new(move |x: &[f32], rows: usize| {
+                for _ in 0..30 {
+                    for w in &mats {
+                        std::hint::black_box(w.matmul(&x[..rows * w.cols()]).expect("matmul"));
+                    }
+                }
+                std::hint::black_box(head.matmul(&x[..rows * 576]).expect("matmul"));
+            }),
+        ));
+    }
     let candle = |n: usize, k: usize| -> (QMatMul, usize) {
         let t = Tensor::from_vec(weights(n, k), (n, k), &Device::Cpu).expect("tensor");
         let q = QTensor::quantize(&t, GgmlDType::Q8_0).expect("q8_0");
@@ -413,7 +447,7 @@ fn kernels_alone() {
         }),
     ));
     println!(
-        "\n## Int8 kernels alone: one SmolLM2 layer's matmuls (q,k,v,o,gate,up,down) x30 + lm_head, ms (GMAC/s)\n"
+        "\n## Kernels alone: one SmolLM2 layer's matmuls (q,k,v,o,gate,up,down) x30 + lm_head, ms (GMAC/s), fastest of 7\n"
     );
     println!(
         "| rows | {} |",
@@ -432,12 +466,14 @@ fn kernels_alone() {
             .iter()
             .map(|(_, mul)| {
                 mul(&x, rows); // warm-up
-                let reps = 3;
-                let t0 = Instant::now();
-                for _ in 0..reps {
-                    mul(&x, rows);
-                }
-                let secs = t0.elapsed().as_secs_f64() / reps as f64;
+                // The fastest of 7 passes: the figure least disturbed by other load.
+                let secs = (0..7)
+                    .map(|_| {
+                        let t0 = Instant::now();
+                        mul(&x, rows);
+                        t0.elapsed().as_secs_f64()
+                    })
+                    .fold(f64::INFINITY, f64::min);
                 format!(
                     "{:.1} ({:.1})",
                     secs * 1000.0,
@@ -492,15 +528,31 @@ fn main() {
         args.tokens
     );
     let kernel = openledger_engine::int8::Kernel::selected().expect("OPENLEDGER_KERNEL");
+    let q4 = openledger_engine::q4::Q4Matrix::available().expect("OPENLEDGER_KERNEL");
     println!(
-        "int8 kernel: {kernel} (best on this CPU: {}; force one with {}=avx512vnni|avx2|portable, or run each with --kernels)",
+        "weights: {:?}; int8 kernel: {kernel}; 4-bit kernel: {} (best int8 kernel on this CPU: {}; force one with {}=avx512vnni|avx2|portable, or run each with --kernels)",
+        args.format,
+        if q4 && args.format == WeightFormat::Q4 {
+            "avx2 (the 4-bit tensors)"
+        } else {
+            "not used"
+        },
         openledger_engine::int8::Kernel::best(),
         openledger_engine::int8::KERNEL_ENV
     );
 
+    if args.kernels_alone {
+        kernels_alone();
+        return;
+    }
     if args.micro {
         let formats: &[WeightFormat] = if args.formats {
-            &[WeightFormat::Gguf, WeightFormat::Q8_0, WeightFormat::F32]
+            &[
+                WeightFormat::Q4,
+                WeightFormat::Q8_0,
+                WeightFormat::Gguf,
+                WeightFormat::F32,
+            ]
         } else {
             &[args.format]
         };
@@ -511,7 +563,12 @@ fn main() {
         println!("\n## Weight formats (ours only)\n");
         println!("| format | single-stream decode tok/s | aggregate tok/s, 8 clients |");
         println!("|---|---|---|");
-        for fmt in [WeightFormat::Gguf, WeightFormat::Q8_0, WeightFormat::F32] {
+        for fmt in [
+            WeightFormat::Q4,
+            WeightFormat::Q8_0,
+            WeightFormat::Gguf,
+            WeightFormat::F32,
+        ] {
             let e = Engine::start(EngineConfig {
                 weight_format: fmt,
                 ..base.clone()

@@ -171,12 +171,14 @@ pub struct Int8Matrix {
 struct Quantized {
     /// `m × k` values `q + 128` (the VNNI kernel) or `q` reinterpreted (the others).
     q: Vec<u8>,
+    /// `m × k` values `q` widened to 16 bits (the portable kernel only; empty otherwise).
+    wide: Vec<i16>,
     /// `m × k/32` block scales.
     d: Vec<f32>,
 }
 
 /// Quantizes one block of 32 values: `d = max|x| / 127`, `q = round(x / d)`.
-fn quantize_block(x: &[f32], q: &mut [i8]) -> f32 {
+pub(crate) fn quantize_block(x: &[f32], q: &mut [i8]) -> f32 {
     let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
     let d = amax / 127.0;
     let id = if d > 0.0 { 1.0 / d } else { 0.0 };
@@ -272,7 +274,10 @@ impl Int8Matrix {
         if m == 0 {
             return Ok(Vec::new());
         }
-        let xq = self.quantize_rows(x, m, self.kernel == Kernel::Avx512Vnni);
+        let mut xq = self.quantize_rows(x, m, self.kernel == Kernel::Avx512Vnni);
+        if self.kernel == Kernel::Portable {
+            xq.wide = xq.q.iter().map(|&v| v as i8 as i16).collect();
+        }
         // Work items own disjoint column ranges; each writes its columns of every row into a
         // column-major buffer, transposed at the end.
         let mut out_t = vec![0f32; self.n * m];
@@ -322,7 +327,11 @@ impl Int8Matrix {
                 };
             }
         }
-        Quantized { q, d }
+        Quantized {
+            q,
+            wide: Vec::new(),
+            d,
+        }
     }
 }
 
@@ -348,12 +357,13 @@ fn portable_columns(
             let nr = (m - r0).min(PORTABLE_ROWS);
             let mut acc = [0f32; PORTABLE_ROWS];
             for (b, (wb, &dw)) in wq.chunks_exact(BLOCK).zip(wd).enumerate() {
-                let wb: &[i8; BLOCK] = wb.try_into().expect("a block is 32 values");
+                // Widened once, used by every row of the tile.
+                let wb: [i16; BLOCK] = std::array::from_fn(|i| wb[i] as i16);
                 for (i, acc) in acc.iter_mut().enumerate().take(nr) {
                     let r = r0 + i;
-                    let xb = &x.q[r * k + b * BLOCK..r * k + (b + 1) * BLOCK];
-                    let xb: &[u8; BLOCK] = xb.try_into().expect("a block is 32 values");
-                    *acc += dw * x.d[r * kb + b] * dot_block(wb, xb) as f32;
+                    let xb = &x.wide[r * k + b * BLOCK..r * k + (b + 1) * BLOCK];
+                    let xb: &[i16; BLOCK] = xb.try_into().expect("a block is 32 values");
+                    *acc += dw * x.d[r * kb + b] * dot_block(&wb, xb) as f32;
                 }
             }
             for (i, &a) in acc.iter().enumerate().take(nr) {
@@ -363,13 +373,13 @@ fn portable_columns(
     }
 }
 
-/// `Σ w[i]·x[i]` over one block (`x` holds signed values as bytes): 16-bit products summed in
+/// `Σ w[i]·x[i]` over one block of 16-bit values: products of 16-bit values summed in
 /// 32 bits, a shape compilers turn into `pmaddwd` (SSE2) or `smlal` (NEON).
 #[inline(always)]
-fn dot_block(w: &[i8; BLOCK], x: &[u8; BLOCK]) -> i32 {
+fn dot_block(w: &[i16; BLOCK], x: &[i16; BLOCK]) -> i32 {
     let mut s = 0i32;
     for i in 0..BLOCK {
-        s += (w[i] as i16 * x[i] as i8 as i16) as i32;
+        s += w[i] as i32 * x[i] as i32;
     }
     s
 }

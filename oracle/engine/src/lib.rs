@@ -45,6 +45,7 @@ pub mod int8;
 pub mod lora;
 pub mod metrics;
 pub mod model;
+pub mod q4;
 pub use openledger_sampling as sampling;
 pub use openledger_tokenizer::{DEFAULT_MODEL_FILE, default_model_dir};
 
