@@ -64,7 +64,7 @@ struct OracleServeArgs {
     /// `cpu` or `cuda:N` (cuda needs a build with the `cuda` feature) [env OPENLEDGER_DEVICE].
     #[arg(long)]
     device: Option<String>,
-    /// Weights in memory: gguf, q8_0 or f32 [env OPENLEDGER_WEIGHT_FORMAT; default q8_0].
+    /// Weights in memory: q4, q8_0, gguf or f32 [env OPENLEDGER_WEIGHT_FORMAT; default q4].
     #[arg(long)]
     weight_format: Option<String>,
     /// Directory of LoRA adapters (*.safetensors) [env OPENLEDGER_ADAPTER_DIR].

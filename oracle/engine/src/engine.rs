@@ -41,7 +41,7 @@ pub struct EngineConfig {
     pub model_name: String,
     /// `cpu` or `cuda:N`. Default `cpu`.
     pub device: String,
-    /// How linear weights are held. Default `q8_0` (see [`WeightFormat`]).
+    /// How linear weights are held. Default `q4` (see [`WeightFormat`]).
     pub weight_format: WeightFormat,
     /// Directory of `*.safetensors` LoRA adapters. Default: none.
     pub adapter_dir: Option<PathBuf>,
@@ -308,6 +308,7 @@ impl Engine {
             hidden = model_cfg.hidden,
             vocab = model_cfg.vocab,
             context = model_cfg.context_len,
+            kernels = %model.kernels(),
             elapsed_ms = t0.elapsed().as_millis() as u64,
             "model loaded"
         );

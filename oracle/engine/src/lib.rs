@@ -22,7 +22,14 @@
 //! newer than 13.4. A cold build takes about 17 minutes on 2 cores; linking a binary also
 //! needs the driver's `libcuda.so`. Select the device with [`EngineConfig::device`]
 //! (`cuda:0`): the linear layers then run candle's Q8_0 (or GGUF/f32) kernels and attention
-//! runs as candle ops; the int8 and attention kernels of this crate are for the CPU.
+//! runs as candle ops; the int8, 4-bit and attention kernels of this crate are for the CPU.
+//!
+//! # CPU kernels
+//! The default weight format ([`WeightFormat::Q4`]) keeps the file's 4-bit tensors and runs
+//! them with [`q4`] (AVX2 + FMA), the rest with [`int8`] (AVX-512 VNNI, AVX2 or portable,
+//! chosen at run time). `OPENLEDGER_KERNEL=avx512vnni|avx2|portable` forces the int8 kernel
+//! (`portable` also turns the 4-bit kernel off), to measure a slower CPU's path on a faster
+//! one; [`Llama::kernels`] (logged at load) says what runs.
 //!
 //! # Example
 //! ```no_run

@@ -19,6 +19,7 @@ use std::path::Path;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{D, DType, Device, Module, Tensor};
 use candle_nn::kv_cache::KvCache;
+use rayon::prelude::*;
 
 use crate::attention::{Attention, LayerKv, SeqRows};
 use crate::int8::Int8Matrix;
@@ -389,6 +390,33 @@ impl Llama {
         &self.cfg
     }
 
+    /// Which matrix kernels the linear layers run, with how many layers each, e.g.
+    /// `"q4 avx2 x210, int8 avx2 x1"`.
+    pub fn kernels(&self) -> String {
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        let linears = self
+            .layers
+            .iter()
+            .flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down])
+            .chain([&self.lm_head]);
+        for lin in linears {
+            let name = match lin {
+                Linear::Int8(w) => format!("int8 {}", w.kernel()),
+                Linear::Q4(_) => "q4 avx2".to_string(),
+                Linear::Candle(_) => "candle".to_string(),
+            };
+            match counts.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, c)) => *c += 1,
+                None => counts.push((name, 1)),
+            }
+        }
+        counts
+            .iter()
+            .map(|(n, c)| format!("{n} x{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// A fresh, empty sequence state.
     pub fn new_state(&self) -> SeqState {
         let n = self.cfg.n_layer;
@@ -656,18 +684,22 @@ impl<'a> LoraRows<'a> {
         let d_out = y.dim(D::Minus1)?;
         let xs = x.flatten_all()?.to_vec1::<f32>()?;
         let mut ys = y.flatten_all()?.to_vec1::<f32>()?;
-        let mut h = Vec::new();
+        let mut row_weight = vec![None; t];
         for (w, spans) in active {
             for &(start, len) in spans.iter() {
-                for r in start..start + len {
-                    w.add_delta(
-                        &xs[r * d_in..(r + 1) * d_in],
-                        &mut ys[r * d_out..(r + 1) * d_out],
-                        &mut h,
-                    );
-                }
+                row_weight[start..start + len].fill(Some(w));
             }
         }
+        // Rows in parallel: with many distinct adapters each row reads its own low-rank
+        // weights, and a row's delta is the same whichever thread computes it.
+        ys.par_chunks_mut(d_out)
+            .zip(xs.par_chunks(d_in))
+            .zip(row_weight.par_iter())
+            .for_each_init(Vec::new, |h, ((y, x), w)| {
+                if let Some(w) = w {
+                    w.add_delta(x, y, h);
+                }
+            });
         Ok(Tensor::from_vec(ys, (t, d_out), y.device())?)
     }
 }

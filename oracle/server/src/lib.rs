@@ -82,6 +82,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// | `OPENLEDGER_MODEL_NAME` | `engine.model_name` |
 /// | `OPENLEDGER_DEVICE` | `engine.device` |
 /// | `OPENLEDGER_WEIGHT_FORMAT` | `engine.weight_format` |
+/// | `OPENLEDGER_KERNEL` | none: forces the CPU matrix kernel for the process (see `openledger_engine::int8`) |
 /// | `OPENLEDGER_ADAPTER_DIR` | `engine.adapter_dir` (empty: none) |
 /// | `OPENLEDGER_ADAPTER_CACHE` | `engine.adapter_cache` |
 /// | `OPENLEDGER_PINNED_ADAPTERS` | `engine.pinned_adapters` (comma-separated) |
