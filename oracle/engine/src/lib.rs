@@ -20,7 +20,7 @@
 //! NVIDIA's PyPI wheels and sets `PATH`, `CUDA_HOME` and `CUDA_COMPUTE_CAP` (the test command
 //! does this and checks that the oracle compiles with the feature). cudarc refuses toolkits
 //! newer than 13.4. A cold build takes about 17 minutes on 2 cores; linking a binary also
-//! needs the driver's `libcuda.so`. Select the device with [`EngineConfig::device`]
+//! needs the driver's `libcuda.so`. Select the device with the `device` field of [`EngineConfig`]
 //! (`cuda:0`): the linear layers then run candle's Q8_0 (or GGUF/f32) kernels and attention
 //! runs as candle ops; the int8, 4-bit and attention kernels of this crate are for the CPU.
 //!

@@ -5,6 +5,7 @@
 //! fail (not skip) when it is missing.
 
 mod adapters;
+mod formats;
 mod generation;
 
 use std::path::PathBuf;
