@@ -160,6 +160,32 @@ impl Linear {
         })
     }
 
+    /// The forward pass of several layers on one input (a layer's q, k, v; gate, up). 4-bit
+    /// layers share one quantization of `x` and one parallel section; the results are exactly
+    /// those of [`Linear::forward`] one by one.
+    fn forward_many<const N: usize>(lins: [&Linear; N], x: &Tensor) -> Result<[Tensor; N]> {
+        let q4: Vec<&Q4Matrix> = lins
+            .iter()
+            .filter_map(|l| match l {
+                Self::Q4(w) => Some(w),
+                _ => None,
+            })
+            .collect();
+        let mut out = Vec::with_capacity(N);
+        if q4.len() < N {
+            for l in lins {
+                out.push(l.forward(x)?);
+            }
+        } else {
+            let t = x.dim(0)?;
+            let ys = Q4Matrix::matmul_many(&q4, &x.flatten_all()?.to_vec1::<f32>()?)?;
+            for (y, w) in ys.into_iter().zip(&q4) {
+                out.push(Tensor::from_vec(y, (t, w.rows()), x.device())?);
+            }
+        }
+        Ok(out.try_into().expect("one result per layer"))
+    }
+
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
             Self::Int8(w) => {
@@ -483,9 +509,10 @@ impl Llama {
         for (li, layer) in self.layers.iter().enumerate() {
             let residual = &x;
             let h = layer.attn_norm.forward(&x)?;
-            let q = lora.apply(li, Target::Q, &h, layer.wq.forward(&h)?)?;
-            let k = lora.apply(li, Target::K, &h, layer.wk.forward(&h)?)?;
-            let v = lora.apply(li, Target::V, &h, layer.wv.forward(&h)?)?;
+            let [q, k, v] = Linear::forward_many([&layer.wq, &layer.wk, &layer.wv], &h)?;
+            let q = lora.apply(li, Target::Q, &h, q)?;
+            let k = lora.apply(li, Target::K, &h, k)?;
+            let v = lora.apply(li, Target::V, &h, v)?;
             let attn = match &device_rope {
                 None => self.host_attention_step(li, &q, &k, &v, rows, &spans)?,
                 Some((cos, sin)) => {
@@ -495,8 +522,9 @@ impl Llama {
             let attn = lora.apply(li, Target::O, &attn, layer.wo.forward(&attn)?)?;
             let x1 = (attn + residual)?;
             let h = layer.ffn_norm.forward(&x1)?;
-            let gate = lora.apply(li, Target::Gate, &h, layer.w_gate.forward(&h)?)?;
-            let up = lora.apply(li, Target::Up, &h, layer.w_up.forward(&h)?)?;
+            let [gate, up] = Linear::forward_many([&layer.w_gate, &layer.w_up], &h)?;
+            let gate = lora.apply(li, Target::Gate, &h, gate)?;
+            let up = lora.apply(li, Target::Up, &h, up)?;
             let m = (candle_nn::ops::silu(&gate)? * up)?;
             let down = lora.apply(li, Target::Down, &m, layer.w_down.forward(&m)?)?;
             x = (down + x1)?;

@@ -196,39 +196,71 @@ impl Q4Matrix {
 
     /// `y = x·Wᵀ` for `m = x.len() / k` rows; returns `m × n` values, row-major.
     pub fn matmul(&self, x: &[f32]) -> Result<Vec<f32>> {
-        if !x.len().is_multiple_of(self.k) {
-            return Err(Error::InvalidRequest {
-                reason: format!("q4 matmul: {} inputs are not rows of {}", x.len(), self.k),
-            });
-        }
-        let rows = x.len() / self.k;
-        if rows == 0 {
+        Ok(Self::matmul_many(&[self], x)?.remove(0))
+    }
+
+    /// `x·Wᵀ` for several matrices with the same `k` (e.g. a layer's q, k and v): `x` is
+    /// quantized once and every matrix's panels run in one parallel section. Each result is
+    /// exactly what [`Q4Matrix::matmul`] returns for that matrix.
+    pub fn matmul_many(mats: &[&Q4Matrix], x: &[f32]) -> Result<Vec<Vec<f32>>> {
+        let Some(k) = mats.first().map(|w| w.k) else {
             return Ok(Vec::new());
-        }
-        let xq = quantize_rows(x, self.k);
-        let panels = self.n.div_ceil(PANEL);
-        // Work items own disjoint panel ranges and write them panel-major (`rows × 8` values
-        // per panel); the result is then copied out row-major without the padding.
-        let mut out_p = vec![0f32; panels * PANEL * rows];
-        out_p
-            .par_chunks_mut(PANELS_PER_TASK * PANEL * rows)
-            .enumerate()
-            .for_each(|(task, out)| {
-                for (i, out) in out.chunks_exact_mut(PANEL * rows).enumerate() {
-                    let p = task * PANELS_PER_TASK + i;
-                    // SAFETY: `from_blocks` checked the CPU features.
-                    unsafe { avx2::panel(self, &xq, rows, p, out) }
-                }
+        };
+        if let Some(w) = mats.iter().find(|w| w.k != k) {
+            return Err(Error::InvalidRequest {
+                reason: format!(
+                    "q4 matmul: matrices with {} and {k} inputs in one call",
+                    w.k
+                ),
             });
-        let mut y = vec![0f32; rows * self.n];
-        for (p, panel) in out_p.chunks_exact(PANEL * rows).enumerate() {
-            let cols = (self.n - p * PANEL).min(PANEL);
-            for r in 0..rows {
-                y[r * self.n + p * PANEL..r * self.n + p * PANEL + cols]
-                    .copy_from_slice(&panel[r * PANEL..r * PANEL + cols]);
-            }
         }
-        Ok(y)
+        if !x.len().is_multiple_of(k) {
+            return Err(Error::InvalidRequest {
+                reason: format!("q4 matmul: {} inputs are not rows of {k}", x.len()),
+            });
+        }
+        let rows = x.len() / k;
+        if rows == 0 {
+            return Ok(vec![Vec::new(); mats.len()]);
+        }
+        let xq = quantize_rows(x, k);
+        // Work items own disjoint panel ranges of one matrix and write them panel-major
+        // (`rows × 8` values per panel); results are then copied out row-major without the
+        // padding.
+        let mut outs: Vec<Vec<f32>> = mats
+            .iter()
+            .map(|w| vec![0f32; w.n.div_ceil(PANEL) * PANEL * rows])
+            .collect();
+        let tasks: Vec<(&Q4Matrix, usize, &mut [f32])> = mats
+            .iter()
+            .zip(outs.iter_mut())
+            .flat_map(|(w, out)| {
+                out.chunks_mut(PANELS_PER_TASK * PANEL * rows)
+                    .enumerate()
+                    .map(move |(task, out)| (*w, task * PANELS_PER_TASK, out))
+            })
+            .collect();
+        tasks.into_par_iter().for_each(|(w, p0, out)| {
+            for (i, out) in out.chunks_exact_mut(PANEL * rows).enumerate() {
+                // SAFETY: `from_blocks` checked the CPU features; panel `p0 + i` exists.
+                unsafe { avx2::panel(w, &xq, rows, p0 + i, out) }
+            }
+        });
+        Ok(mats
+            .iter()
+            .zip(&outs)
+            .map(|(w, out_p)| {
+                let mut y = vec![0f32; rows * w.n];
+                for (p, panel) in out_p.chunks_exact(PANEL * rows).enumerate() {
+                    let cols = (w.n - p * PANEL).min(PANEL);
+                    for r in 0..rows {
+                        y[r * w.n + p * PANEL..r * w.n + p * PANEL + cols]
+                            .copy_from_slice(&panel[r * PANEL..r * PANEL + cols]);
+                    }
+                }
+                y
+            })
+            .collect())
     }
 }
 
@@ -532,6 +564,29 @@ mod tests {
                 assert_eq!(&y[r * n..(r + 1) * n], alone[r].as_slice(), "m={m} r={r}");
             }
         }
+    }
+
+    #[test]
+    fn several_matrices_in_one_call_give_each_ones_own_product() {
+        if !kernel_runs_here() {
+            return;
+        }
+        let k = 96;
+        let mats: Vec<Q4Matrix> = [8usize, 21, 3]
+            .iter()
+            .map(|&n| Q4Matrix::from_blocks(&blocks(n as u64 + 40, n, k), n, k).unwrap())
+            .collect();
+        let refs: Vec<&Q4Matrix> = mats.iter().collect();
+        for rows in [1usize, 5] {
+            let x = values(rows as u64, rows * k, 1.5);
+            let many = Q4Matrix::matmul_many(&refs, &x).unwrap();
+            for (w, y) in mats.iter().zip(&many) {
+                assert_eq!(y, &w.matmul(&x).unwrap());
+            }
+        }
+        let other = Q4Matrix::from_blocks(&blocks(1, 8, 64), 8, 64).unwrap();
+        assert!(Q4Matrix::matmul_many(&[&mats[0], &other], &values(1, 96, 1.0)).is_err());
+        assert!(Q4Matrix::matmul_many(&[], &[1.0]).unwrap().is_empty());
     }
 
     #[test]
