@@ -768,20 +768,8 @@ mod tests {
         let (n, k) = (50, 192);
         for kernel in supported() {
             let w = Int8Matrix::quantize_for(&values(1, n * k, 0.5), n, k, kernel).unwrap();
-            let x = values(2, 11 * k, 1.0);
-            let alone: Vec<Vec<f32>> = (0..11)
-                .map(|r| w.matmul(&x[r * k..(r + 1) * k]).unwrap())
-                .collect();
-            for m in 1..=11 {
-                let y = w.matmul(&x[..m * k]).unwrap();
-                for r in 0..m {
-                    assert_eq!(
-                        &y[r * n..(r + 1) * n],
-                        alone[r].as_slice(),
-                        "{kernel}: m={m} row {r}"
-                    );
-                }
-            }
+            let mul = |x: &[f32]| w.matmul(x).unwrap();
+            crate::model::testing::assert_rows_independent(n, k, 11, mul, kernel.name());
         }
     }
 

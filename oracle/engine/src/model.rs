@@ -769,6 +769,30 @@ pub mod testing {
             .collect()
     }
 
+    /// Asserts that each of `rows` input rows (of `k` values) gives exactly the same output
+    /// (`n` values) through `mul` in a batch of every size as alone: the batch invariance of
+    /// the matrix kernels.
+    pub fn assert_rows_independent(
+        n: usize,
+        k: usize,
+        rows: usize,
+        mul: impl Fn(&[f32]) -> Vec<f32>,
+        what: &str,
+    ) {
+        let x = values(2, rows * k, 1.0);
+        let alone: Vec<Vec<f32>> = (0..rows).map(|r| mul(&x[r * k..(r + 1) * k])).collect();
+        for m in 1..=rows {
+            let y = mul(&x[..m * k]);
+            for (r, alone) in alone.iter().enumerate().take(m) {
+                assert_eq!(
+                    &y[r * n..(r + 1) * n],
+                    alone.as_slice(),
+                    "{what}: m={m} row {r}"
+                );
+            }
+        }
+    }
+
     /// The f32 weights of the tiny model, by GGUF name (`(out, in)` row-major for linears).
     pub fn tiny_weights(seed: u64) -> Vec<(String, Vec<f32>, Vec<usize>)> {
         let c = tiny_config();

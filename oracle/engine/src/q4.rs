@@ -554,16 +554,8 @@ mod tests {
         }
         let (n, k) = (40, 192);
         let w = Q4Matrix::from_blocks(&blocks(3, n, k), n, k).unwrap();
-        let x = values(4, 11 * k, 1.0);
-        let alone: Vec<Vec<f32>> = (0..11)
-            .map(|r| w.matmul(&x[r * k..(r + 1) * k]).unwrap())
-            .collect();
-        for m in 1..=11 {
-            let y = w.matmul(&x[..m * k]).unwrap();
-            for r in 0..m {
-                assert_eq!(&y[r * n..(r + 1) * n], alone[r].as_slice(), "m={m} r={r}");
-            }
-        }
+        let mul = |x: &[f32]| w.matmul(x).unwrap();
+        crate::model::testing::assert_rows_independent(n, k, 11, mul, "q4");
     }
 
     #[test]
