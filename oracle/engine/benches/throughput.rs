@@ -446,6 +446,46 @@ fn kernels_alone() {
             run(&chead);
         }),
     ));
+    // candle's own scalar Q8_0 dot product (`vec_dot_unopt`): what its matmul runs on an x86
+    // CPU without AVX2, i.e. on the CPUs where our portable loop is the one chosen. Parallel
+    // over columns, as candle's matmul is.
+    {
+        use candle_core::quantized::k_quants::{BlockQ8_0, GgmlType};
+        use rayon::prelude::*;
+        let blocks = |v: &[f32]| -> Vec<BlockQ8_0> {
+            let mut b = vec![BlockQ8_0::zeros(); v.len() / 32];
+            BlockQ8_0::from_float(v, &mut b);
+            b
+        };
+        let mats: Vec<(Vec<BlockQ8_0>, usize, usize)> = shapes
+            .iter()
+            .chain([&head_shape])
+            .map(|&(n, k)| (blocks(&weights(n, k)), n, k))
+            .collect();
+        columns.push((
+            "candle Q8_0 scalar".into(),
+            Box::new(move |x: &[f32], rows: usize| {
+                let run = |(w, n, k): &(Vec<BlockQ8_0>, usize, usize)| {
+                    let xb: Vec<Vec<BlockQ8_0>> =
+                        (0..rows).map(|r| blocks(&x[r * k..(r + 1) * k])).collect();
+                    let kb = k / 32;
+                    let y: Vec<f32> = (0..*n)
+                        .into_par_iter()
+                        .flat_map_iter(|c| {
+                            let wc = &w[c * kb..(c + 1) * kb];
+                            xb.iter()
+                                .map(move |xr| BlockQ8_0::vec_dot_unopt(*k, wc, xr))
+                        })
+                        .collect();
+                    std::hint::black_box(y);
+                };
+                for _ in 0..30 {
+                    mats[..mats.len() - 1].iter().for_each(run);
+                }
+                run(&mats[mats.len() - 1]);
+            }),
+        ));
+    }
     println!(
         "\n## Kernels alone: one SmolLM2 layer's matmuls (q,k,v,o,gate,up,down) x30 + lm_head, ms (GMAC/s), fastest of 7\n"
     );
