@@ -177,10 +177,9 @@ impl Linear {
                 out.push(l.forward(x)?);
             }
         } else {
-            let t = x.dim(0)?;
-            let ys = Q4Matrix::matmul_many(&q4, &x.flatten_all()?.to_vec1::<f32>()?)?;
-            for (y, w) in ys.into_iter().zip(&q4) {
-                out.push(Tensor::from_vec(y, (t, w.rows()), x.device())?);
+            let xs = x.flatten_all()?.to_vec1::<f32>()?;
+            for (y, w) in Q4Matrix::matmul_many(&q4, &xs)?.into_iter().zip(&q4) {
+                out.push(Tensor::from_vec(y, (x.dim(0)?, w.rows()), x.device())?);
             }
         }
         Ok(out.try_into().expect("one result per layer"))
@@ -188,16 +187,8 @@ impl Linear {
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
-            Self::Int8(w) => {
-                let t = x.dim(0)?;
-                let y = w.matmul(&x.flatten_all()?.to_vec1::<f32>()?)?;
-                Ok(Tensor::from_vec(y, (t, w.rows()), x.device())?)
-            }
-            Self::Q4(w) => {
-                let t = x.dim(0)?;
-                let y = w.matmul(&x.flatten_all()?.to_vec1::<f32>()?)?;
-                Ok(Tensor::from_vec(y, (t, w.rows()), x.device())?)
-            }
+            Self::Int8(w) => on_host(x, w.rows(), |x| w.matmul(x)),
+            Self::Q4(w) => on_host(x, w.rows(), |x| w.matmul(x)),
             Self::Candle(w @ QMatMul::Tensor(_)) if x.dim(0)? == 1 => {
                 // `gemm` runs a single row through a GEMV path that sums in another order than
                 // its multi-row kernels (whose per-row results do not depend on the row count;
@@ -209,6 +200,16 @@ impl Linear {
             Self::Candle(w) => Ok(w.forward(x)?),
         }
     }
+}
+
+/// Runs a host matrix kernel over the rows of `x` and returns its `(rows, n)` result.
+fn on_host(
+    x: &Tensor,
+    n: usize,
+    matmul: impl FnOnce(&[f32]) -> Result<Vec<f32>>,
+) -> Result<Tensor> {
+    let y = matmul(&x.flatten_all()?.to_vec1::<f32>()?)?;
+    Ok(Tensor::from_vec(y, (x.dim(0)?, n), x.device())?)
 }
 
 #[derive(Debug, Clone)]
