@@ -341,13 +341,30 @@ fn micro(model: &Path, formats: &[WeightFormat]) {
     }
 }
 
-/// The int8 kernels alone, and candle's Q8_0 matmul on the same weights: one SmolLM2 layer's
+/// One matrix multiply: `(x, rows)` with `x` holding at least `rows` rows of the matrix's `k`.
+type MatMul = Box<dyn Fn(&[f32], usize)>;
+
+/// What one decode step multiplies: the seven layer matrices × 30, then the lm_head.
+fn model_pass(layers: Vec<MatMul>, head: MatMul) -> MatMul {
+    Box::new(move |x, rows| {
+        for _ in 0..30 {
+            for layer in &layers {
+                layer(x, rows);
+            }
+        }
+        head(x, rows);
+    })
+}
+
+/// The kernels alone, and candle's Q8_0 matmul on the same weights: one SmolLM2 layer's
 /// matmuls (q, k, v, o, gate, up, down) × 30 plus the lm_head, by batch size.
 fn kernels_alone() {
+    use candle_core::quantized::k_quants::{BlockQ8_0, GgmlType};
     use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
     use candle_core::{Device, Module, Tensor};
     use openledger_engine::int8::{Int8Matrix, Kernel};
     use openledger_engine::q4::Q4Matrix;
+    use rayon::prelude::*;
     let shapes = [
         (576usize, 576usize),
         (192, 576),
@@ -357,135 +374,87 @@ fn kernels_alone() {
         (1536, 576),
         (576, 1536),
     ];
+    let head_shape = (49152usize, 576usize);
     let weights = |n: usize, k: usize| -> Vec<f32> {
         (0..n * k)
             .map(|i| ((i * 7919) % 255) as f32 / 127.0 - 1.0)
             .collect()
     };
-    let head_shape = (49152usize, 576usize);
     let macs: usize =
         30 * shapes.iter().map(|(n, k)| n * k).sum::<usize>() + head_shape.0 * head_shape.1;
-    let kernels: Vec<Kernel> = Kernel::ALL
-        .into_iter()
-        .filter(|k| k.is_supported())
-        .collect();
-    // One column per int8 kernel, then candle's Q8_0 `QMatMul` (what `--format gguf` would
-    // use for a Q8_0 file); each as (layer matrices, lm_head).
-    type Mul = Box<dyn Fn(&[f32], usize)>;
-    let mut columns: Vec<(String, Mul)> = Vec::new();
-    for &kernel in &kernels {
-        let mats: Vec<Int8Matrix> = shapes
-            .iter()
-            .map(|&(n, k)| Int8Matrix::quantize_for(&weights(n, k), n, k, kernel).expect("matrix"))
-            .collect();
-        let head = Int8Matrix::quantize_for(
-            &weights(head_shape.0, head_shape.1),
-            head_shape.0,
-            head_shape.1,
-            kernel,
-        )
-        .expect("matrix");
-        columns.push((
-            format!("int8 {kernel}"),
-            Box::new(move |x: &[f32], rows: usize| {
-                for _ in 0..30 {
-                    for w in &mats {
-                        std::hint::black_box(w.matmul(&x[..rows * w.cols()]).expect("matmul"));
-                    }
-                }
-                std::hint::black_box(head.matmul(&x[..rows * 576]).expect("matmul"));
-            }),
-        ));
-    }
-    if Q4Matrix::available().expect("OPENLEDGER_KERNEL") {
-        let q4 = |n: usize, k: usize| -> Q4Matrix {
-            let t = Tensor::from_vec(weights(n, k), (n, k), &Device::Cpu).expect("tensor");
-            let q = QTensor::quantize(&t, GgmlDType::Q4_1).expect("q4_1");
-            Q4Matrix::from_ggml(GgmlDType::Q4_1, &q.data().expect("data"), n, k)
-                .expect("matrix")
-                .expect("4-bit")
-        };
-        let mats: Vec<Q4Matrix> = shapes.iter().map(|&(n, k)| q4(n, k)).collect();
-        // The lm_head of SmolLM2 is Q8_0 in the file: int8 under the q4 format too.
-        let head = Int8Matrix::quantize_for(
-            &weights(head_shape.0, head_shape.1),
-            head_shape.0,
-            head_shape.1,
-            Kernel::best(),
-        )
-        .expect("matrix");
-        columns.push((
-            format!("q4 avx2 (lm_head int8 {})", head.kernel()),
-            Box::new(move |x: &[f32], rows: usize| {
-                for _ in 0..30 {
-                    for w in &mats {
-                        std::hint::black_box(w.matmul(&x[..rows * w.cols()]).expect("matmul"));
-                    }
-                }
-                std::hint::black_box(head.matmul(&x[..rows * 576]).expect("matmul"));
-            }),
-        ));
-    }
-    let candle = |n: usize, k: usize| -> (QMatMul, usize) {
-        let t = Tensor::from_vec(weights(n, k), (n, k), &Device::Cpu).expect("tensor");
-        let q = QTensor::quantize(&t, GgmlDType::Q8_0).expect("q8_0");
-        (QMatMul::from_qtensor(q).expect("qmatmul"), k)
+    // Each kind of matrix, as a multiply over the same weights.
+    let int8 = |kernel: Kernel| {
+        move |(n, k): (usize, usize)| -> MatMul {
+            let w = Int8Matrix::quantize_for(&weights(n, k), n, k, kernel).expect("matrix");
+            Box::new(move |x, rows| {
+                std::hint::black_box(w.matmul(&x[..rows * k]).expect("matmul"));
+            })
+        }
     };
-    let cmats: Vec<(QMatMul, usize)> = shapes.iter().map(|&(n, k)| candle(n, k)).collect();
-    let chead = candle(head_shape.0, head_shape.1);
-    columns.push((
-        "candle Q8_0".into(),
-        Box::new(move |x: &[f32], rows: usize| {
-            let run = |(w, k): &(QMatMul, usize)| {
-                let t = Tensor::from_slice(&x[..rows * k], (rows, *k), &Device::Cpu).expect("x");
-                std::hint::black_box(w.forward(&t).expect("matmul"));
-            };
-            for _ in 0..30 {
-                cmats.iter().for_each(run);
-            }
-            run(&chead);
-        }),
-    ));
+    let q4 = |(n, k): (usize, usize)| -> MatMul {
+        let t = Tensor::from_vec(weights(n, k), (n, k), &Device::Cpu).expect("tensor");
+        let q = QTensor::quantize(&t, GgmlDType::Q4_1).expect("q4_1");
+        let w = Q4Matrix::from_ggml(GgmlDType::Q4_1, &q.data().expect("data"), n, k)
+            .expect("matrix")
+            .expect("4-bit");
+        Box::new(move |x, rows| {
+            std::hint::black_box(w.matmul(&x[..rows * k]).expect("matmul"));
+        })
+    };
+    // candle's matmul (what `--format gguf` runs for a Q8_0 file): its AVX2 dot product here.
+    let candle = |(n, k): (usize, usize)| -> MatMul {
+        let t = Tensor::from_vec(weights(n, k), (n, k), &Device::Cpu).expect("tensor");
+        let w = QMatMul::from_qtensor(QTensor::quantize(&t, GgmlDType::Q8_0).expect("q8_0"))
+            .expect("qmatmul");
+        Box::new(move |x, rows| {
+            let t = Tensor::from_slice(&x[..rows * k], (rows, k), &Device::Cpu).expect("x");
+            std::hint::black_box(w.forward(&t).expect("matmul"));
+        })
+    };
     // candle's own scalar Q8_0 dot product (`vec_dot_unopt`): what its matmul runs on an x86
     // CPU without AVX2, i.e. on the CPUs where our portable loop is the one chosen. Parallel
     // over columns, as candle's matmul is.
-    {
-        use candle_core::quantized::k_quants::{BlockQ8_0, GgmlType};
-        use rayon::prelude::*;
-        let blocks = |v: &[f32]| -> Vec<BlockQ8_0> {
-            let mut b = vec![BlockQ8_0::zeros(); v.len() / 32];
-            BlockQ8_0::from_float(v, &mut b);
-            b
-        };
-        let mats: Vec<(Vec<BlockQ8_0>, usize, usize)> = shapes
-            .iter()
-            .chain([&head_shape])
-            .map(|&(n, k)| (blocks(&weights(n, k)), n, k))
-            .collect();
+    let blocks = |v: &[f32]| -> Vec<BlockQ8_0> {
+        let mut b = vec![BlockQ8_0::zeros(); v.len() / 32];
+        BlockQ8_0::from_float(v, &mut b);
+        b
+    };
+    let candle_scalar = |(n, k): (usize, usize)| -> MatMul {
+        let w = blocks(&weights(n, k));
+        Box::new(move |x, rows| {
+            let xb: Vec<Vec<BlockQ8_0>> =
+                (0..rows).map(|r| blocks(&x[r * k..(r + 1) * k])).collect();
+            let kb = k / 32;
+            let y: Vec<f32> = (0..n)
+                .into_par_iter()
+                .flat_map_iter(|c| {
+                    let wc = &w[c * kb..(c + 1) * kb];
+                    xb.iter().map(move |xr| BlockQ8_0::vec_dot_unopt(k, wc, xr))
+                })
+                .collect();
+            std::hint::black_box(y);
+        })
+    };
+    let pass = |layer: &dyn Fn((usize, usize)) -> MatMul,
+                head: &dyn Fn((usize, usize)) -> MatMul| {
+        model_pass(shapes.iter().map(|&s| layer(s)).collect(), head(head_shape))
+    };
+    let mut columns: Vec<(String, MatMul)> = Vec::new();
+    for kernel in Kernel::ALL.into_iter().filter(|k| k.is_supported()) {
+        columns.push((format!("int8 {kernel}"), pass(&int8(kernel), &int8(kernel))));
+    }
+    if Q4Matrix::available().expect("OPENLEDGER_KERNEL") {
+        // The lm_head of SmolLM2 is Q8_0 in the file: int8 under the q4 format too.
         columns.push((
-            "candle Q8_0 scalar".into(),
-            Box::new(move |x: &[f32], rows: usize| {
-                let run = |(w, n, k): &(Vec<BlockQ8_0>, usize, usize)| {
-                    let xb: Vec<Vec<BlockQ8_0>> =
-                        (0..rows).map(|r| blocks(&x[r * k..(r + 1) * k])).collect();
-                    let kb = k / 32;
-                    let y: Vec<f32> = (0..*n)
-                        .into_par_iter()
-                        .flat_map_iter(|c| {
-                            let wc = &w[c * kb..(c + 1) * kb];
-                            xb.iter()
-                                .map(move |xr| BlockQ8_0::vec_dot_unopt(*k, wc, xr))
-                        })
-                        .collect();
-                    std::hint::black_box(y);
-                };
-                for _ in 0..30 {
-                    mats[..mats.len() - 1].iter().for_each(run);
-                }
-                run(&mats[mats.len() - 1]);
-            }),
+            format!("q4 avx2 (lm_head int8 {})", Kernel::best()),
+            pass(&q4, &int8(Kernel::best())),
         ));
     }
+    columns.push(("candle Q8_0".into(), pass(&candle, &candle)));
+    columns.push((
+        "candle Q8_0 scalar".into(),
+        pass(&candle_scalar, &candle_scalar),
+    ));
     println!(
         "\n## Kernels alone: one SmolLM2 layer's matmuls (q,k,v,o,gate,up,down) x30 + lm_head, ms (GMAC/s), fastest of 7\n"
     );

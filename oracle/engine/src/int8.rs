@@ -169,9 +169,10 @@ pub struct Int8Matrix {
 
 /// Activation rows quantized for one multiply.
 struct Quantized {
-    /// `m × k` values `q + 128` (the VNNI kernel) or `q` reinterpreted (the others).
+    /// `m × k` values `q + 128` (the VNNI kernel) or `q` reinterpreted (AVX2); empty for the
+    /// portable kernel.
     q: Vec<u8>,
-    /// `m × k` values `q` widened to 16 bits (the portable kernel only; empty otherwise).
+    /// `m × k` values `q` widened to 16 bits (the portable kernel; empty otherwise).
     wide: Vec<i16>,
     /// `m × k/32` block scales.
     d: Vec<f32>,
@@ -274,10 +275,7 @@ impl Int8Matrix {
         if m == 0 {
             return Ok(Vec::new());
         }
-        let mut xq = self.quantize_rows(x, m, self.kernel == Kernel::Avx512Vnni);
-        if self.kernel == Kernel::Portable {
-            xq.wide = xq.q.iter().map(|&v| v as i8 as i16).collect();
-        }
+        let xq = self.quantize_rows(x, m);
         // Work items own disjoint column ranges; each writes its columns of every row into a
         // column-major buffer, transposed at the end.
         let mut out_t = vec![0f32; self.n * m];
@@ -308,30 +306,39 @@ impl Int8Matrix {
         Ok(y)
     }
 
-    fn quantize_rows(&self, x: &[f32], m: usize, unsigned: bool) -> Quantized {
+    /// Quantizes `m` activation rows into the representation this matrix's kernel reads: one
+    /// pass, one representation.
+    fn quantize_rows(&self, x: &[f32], m: usize) -> Quantized {
         let kb = self.k / BLOCK;
-        let mut q = vec![0u8; m * self.k];
+        let len = m * self.k;
+        let (mut q, mut wide) = match self.kernel {
+            Kernel::Portable => (Vec::new(), vec![0i16; len]),
+            _ => (vec![0u8; len], Vec::new()),
+        };
         let mut d = vec![0f32; m * kb];
         let mut qi = [0i8; BLOCK];
-        for ((xb, qb), db) in x
-            .chunks_exact(BLOCK)
-            .zip(q.chunks_exact_mut(BLOCK))
-            .zip(d.iter_mut())
-        {
+        for (b, (xb, db)) in x.chunks_exact(BLOCK).zip(d.iter_mut()).enumerate() {
             *db = quantize_block(xb, &mut qi);
-            for (o, &v) in qb.iter_mut().zip(&qi) {
-                *o = if unsigned {
-                    (v as i16 + 128) as u8
-                } else {
-                    v as u8
-                };
+            let at = b * BLOCK..(b + 1) * BLOCK;
+            match self.kernel {
+                Kernel::Avx512Vnni => {
+                    for (o, &v) in q[at].iter_mut().zip(&qi) {
+                        *o = (v as i16 + 128) as u8;
+                    }
+                }
+                Kernel::Avx2 => {
+                    for (o, &v) in q[at].iter_mut().zip(&qi) {
+                        *o = v as u8;
+                    }
+                }
+                Kernel::Portable => {
+                    for (o, &v) in wide[at].iter_mut().zip(&qi) {
+                        *o = v as i16;
+                    }
+                }
             }
         }
-        Quantized {
-            q,
-            wide: Vec::new(),
-            d,
-        }
+        Quantized { q, wide, d }
     }
 }
 
@@ -702,16 +709,21 @@ mod tests {
     fn reference(w: &Int8Matrix, x: &[f32]) -> Vec<f64> {
         let (n, k, kb) = (w.n, w.k, w.k / BLOCK);
         let m = x.len() / k;
-        let xq = w.quantize_rows(x, m, false);
+        let mut xq = vec![0i8; x.len()];
+        let xd: Vec<f32> = x
+            .chunks_exact(BLOCK)
+            .zip(xq.chunks_exact_mut(BLOCK))
+            .map(|(xb, qb)| quantize_block(xb, qb))
+            .collect();
         let mut y = vec![0f64; m * n];
         for r in 0..m {
             for c in 0..n {
                 let mut acc = 0f64;
                 for b in 0..kb {
                     let s: i64 = (b * BLOCK..(b + 1) * BLOCK)
-                        .map(|i| w.q[c * k + i] as i64 * xq.q[r * k + i] as i8 as i64)
+                        .map(|i| w.q[c * k + i] as i64 * xq[r * k + i] as i64)
                         .sum();
-                    acc += w.d[c * kb + b] as f64 * xq.d[r * kb + b] as f64 * s as f64;
+                    acc += w.d[c * kb + b] as f64 * xd[r * kb + b] as f64 * s as f64;
                 }
                 y[r * n + c] = acc;
             }
