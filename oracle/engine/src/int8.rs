@@ -342,6 +342,27 @@ impl Int8Matrix {
     }
 }
 
+/// The tiles the SIMD kernels walk over `m` rows × `cols` columns, column by column: tiles of
+/// up to `rows` rows and `tile_cols` columns, then single columns where fewer than `tile_cols`
+/// remain. Yields `(first row, rows, first column, columns)`.
+fn tiles(
+    m: usize,
+    cols: usize,
+    rows: usize,
+    tile_cols: usize,
+) -> impl Iterator<Item = (usize, usize, usize, usize)> {
+    let full = cols / tile_cols * tile_cols;
+    (0..full)
+        .step_by(tile_cols)
+        .map(move |c| (c, tile_cols))
+        .chain((full..cols).map(|c| (c, 1)))
+        .flat_map(move |(c, nc)| {
+            (0..m)
+                .step_by(rows)
+                .map(move |r| (r, (m - r).min(rows), c, nc))
+        })
+}
+
 /// Rows per tile of the portable kernel.
 const PORTABLE_ROWS: usize = 4;
 
@@ -421,29 +442,21 @@ mod avx2 {
         cols: usize,
         out: &mut [f32],
     ) {
-        let mut c = 0;
-        while c < cols {
-            let nc = if cols - c >= COLS { COLS } else { 1 };
-            let mut r = 0;
-            while r < m {
-                let nr = (m - r).min(ROWS);
-                // SAFETY: forwarded from this function's contract; `r + nr <= m` and
-                // `c0 + c + nc <= n`.
-                unsafe {
-                    match (nr, nc) {
-                        (4, 2) => tile::<4, 2>(w, x, m, r, c0 + c, c, out),
-                        (3, 2) => tile::<3, 2>(w, x, m, r, c0 + c, c, out),
-                        (2, 2) => tile::<2, 2>(w, x, m, r, c0 + c, c, out),
-                        (1, 2) => tile::<1, 2>(w, x, m, r, c0 + c, c, out),
-                        (4, _) => tile::<4, 1>(w, x, m, r, c0 + c, c, out),
-                        (3, _) => tile::<3, 1>(w, x, m, r, c0 + c, c, out),
-                        (2, _) => tile::<2, 1>(w, x, m, r, c0 + c, c, out),
-                        _ => tile::<1, 1>(w, x, m, r, c0 + c, c, out),
-                    }
+        for (r, nr, c, nc) in super::tiles(m, cols, ROWS, COLS) {
+            // SAFETY: forwarded from this function's contract; `r + nr <= m` and
+            // `c0 + c + nc <= n`.
+            unsafe {
+                match (nr, nc) {
+                    (4, 2) => tile::<4, 2>(w, x, m, r, c0 + c, c, out),
+                    (3, 2) => tile::<3, 2>(w, x, m, r, c0 + c, c, out),
+                    (2, 2) => tile::<2, 2>(w, x, m, r, c0 + c, c, out),
+                    (1, 2) => tile::<1, 2>(w, x, m, r, c0 + c, c, out),
+                    (4, _) => tile::<4, 1>(w, x, m, r, c0 + c, c, out),
+                    (3, _) => tile::<3, 1>(w, x, m, r, c0 + c, c, out),
+                    (2, _) => tile::<2, 1>(w, x, m, r, c0 + c, c, out),
+                    _ => tile::<1, 1>(w, x, m, r, c0 + c, c, out),
                 }
-                r += nr;
             }
-            c += nc;
         }
     }
 
@@ -567,28 +580,20 @@ mod vnni {
         cols: usize,
         out: &mut [f32],
     ) {
-        let mut c = 0;
-        while c < cols {
-            let nc = (cols - c).min(4);
-            let mut r = 0;
-            while r < m {
-                let nr = (m - r).min(4);
-                // SAFETY: forwarded from this function's contract.
-                unsafe {
-                    match (nr, nc) {
-                        (4, 4) => tile::<4, 4>(w, x, m, r, c0 + c, c, out),
-                        (3, 4) => tile::<3, 4>(w, x, m, r, c0 + c, c, out),
-                        (2, 4) => tile::<2, 4>(w, x, m, r, c0 + c, c, out),
-                        (1, 4) => tile::<1, 4>(w, x, m, r, c0 + c, c, out),
-                        (4, _) => tile::<4, 1>(w, x, m, r, c0 + c, c, out),
-                        (3, _) => tile::<3, 1>(w, x, m, r, c0 + c, c, out),
-                        (2, _) => tile::<2, 1>(w, x, m, r, c0 + c, c, out),
-                        _ => tile::<1, 1>(w, x, m, r, c0 + c, c, out),
-                    }
+        for (r, nr, c, nc) in super::tiles(m, cols, 4, 4) {
+            // SAFETY: forwarded from this function's contract.
+            unsafe {
+                match (nr, nc) {
+                    (4, 4) => tile::<4, 4>(w, x, m, r, c0 + c, c, out),
+                    (3, 4) => tile::<3, 4>(w, x, m, r, c0 + c, c, out),
+                    (2, 4) => tile::<2, 4>(w, x, m, r, c0 + c, c, out),
+                    (1, 4) => tile::<1, 4>(w, x, m, r, c0 + c, c, out),
+                    (4, _) => tile::<4, 1>(w, x, m, r, c0 + c, c, out),
+                    (3, _) => tile::<3, 1>(w, x, m, r, c0 + c, c, out),
+                    (2, _) => tile::<2, 1>(w, x, m, r, c0 + c, c, out),
+                    _ => tile::<1, 1>(w, x, m, r, c0 + c, c, out),
                 }
-                r += nr;
             }
-            c += if nc == 4 { 4 } else { 1 };
         }
     }
 
@@ -801,6 +806,23 @@ mod tests {
         let want: Vec<f64> = want.iter().map(|&v| v as f64).collect();
         for (kernel, got) in &results[1..] {
             check_close(got, &want, &format!("{kernel} vs {first}"));
+        }
+    }
+
+    #[test]
+    fn tiles_cover_every_element_once() {
+        for (m, cols, rows, tile_cols) in [(9, 16, 4, 2), (1, 7, 4, 4), (5, 3, 4, 4), (4, 8, 4, 2)]
+        {
+            let mut seen = vec![0u8; m * cols];
+            for (r, nr, c, nc) in tiles(m, cols, rows, tile_cols) {
+                assert!(nr >= 1 && nr <= rows && (nc == tile_cols || nc == 1));
+                for i in r..r + nr {
+                    for j in c..c + nc {
+                        seen[j * m + i] += 1;
+                    }
+                }
+            }
+            assert!(seen.iter().all(|&v| v == 1), "m={m} cols={cols}");
         }
     }
 
