@@ -14,3 +14,10 @@ fi
 if [ -x scripts/fetch-model.sh ]; then
   scripts/fetch-model.sh
 fi
+
+# --- cargo-machete (unused dependencies, for the lint stage), pinned, cached outside the clone ---
+MACHETE_VERSION=0.9.2
+if ! "$OPENLEDGER_HOME/tools/bin/cargo-machete" --version 2>/dev/null | grep -q "$MACHETE_VERSION"; then
+  log "cargo install cargo-machete $MACHETE_VERSION"
+  cargo install cargo-machete --version "$MACHETE_VERSION" --locked --quiet --root "$OPENLEDGER_HOME/tools"
+fi

@@ -7,12 +7,21 @@ cd "$ROOT"
 log "contract artifacts match the Solidity sources"
 node contracts/evm/build.mjs --check
 
+log "lint: rustfmt, clippy and rustdoc with warnings as errors, unused dependencies"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+"$OPENLEDGER_HOME/tools/bin/cargo-machete" --with-metadata
+
 log "cargo test --workspace"
 cargo test --workspace --no-fail-fast
 
 log "tch backend (libtorch 2.13.0 from PyPI; python torch exports the TorchScript fixtures)"
 eval "$("$ROOT/scripts/setup-libtorch.sh" --with-python)"   # exports LIBTORCH, LD_LIBRARY_PATH, PYTHONPATH
 cargo test -p openledger-engine-tch --features tch --no-fail-fast
+# The HTTP contract tests of the server against the libtorch backend (the candle run above
+# covers the rest of the server's tests).
+cargo test -p openledger-oracle --features tch --test it --no-fail-fast -- tch::
 
 log "benchmarks compile"
 cargo build --workspace --benches --quiet

@@ -1,4 +1,4 @@
-//! Proof of Attribution by exact span matching (DESIGN §7; the infini-gram / OLMoTrace idea).
+//! Proof of Attribution by exact span matching (the infini-gram / OLMoTrace idea; see docs/ARCHITECTURE.md).
 //!
 //! **What it is for:** given a Datanet's accepted contributions and a model output, say which
 //! contributions the output copied from, by how much (parts per million of the data share of

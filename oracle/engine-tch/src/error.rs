@@ -50,7 +50,15 @@ pub enum Error {
     /// Sampling parameters out of range.
     #[error("invalid sampling parameters: {reason}")]
     InvalidParams {
+        /// The request field at fault.
+        param: &'static str,
         /// Which parameter, and its allowed range.
+        reason: String,
+    },
+    /// A serving setting is out of range.
+    #[error("invalid config: {reason}")]
+    InvalidConfig {
+        /// Which setting and why.
         reason: String,
     },
     /// The prompt encodes to no tokens: there is nothing to condition on.
@@ -64,7 +72,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl From<openledger_sampling::Error> for Error {
     fn from(e: openledger_sampling::Error) -> Self {
         match e {
-            openledger_sampling::Error::InvalidParams { reason } => Error::InvalidParams { reason },
+            openledger_sampling::Error::InvalidParams { param, reason } => {
+                Error::InvalidParams { param, reason }
+            }
             openledger_sampling::Error::InvalidLogits { len } => Error::InvalidLogits { len },
         }
     }

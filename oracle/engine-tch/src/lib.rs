@@ -9,17 +9,22 @@
 //! ([`openledger_tokenizer`]), so metering matches what the model saw. It is reached as
 //! `openledger_engine::tch` with the `tch` feature of `openledger-engine`.
 //!
-//! **What it is not for:** GGUF models, continuous batching, LoRA adapters or streaming
-//! (that is the candle engine, `openledger-engine`); HTTP or billing (`openledger-oracle`).
+//! [`TchEngine`] serves it through the inference interface of `openledger-inference`
+//! (`Backend`: the same request, event, usage and error types, stop rules, chat template and
+//! incremental detokenizer as the candle engine), so `openledger oracle serve --backend tch`
+//! streams from it like from the candle engine.
+//!
+//! **What it is not for:** GGUF models, continuous batching or LoRA adapters (that is the
+//! candle engine, `openledger-engine`); HTTP or billing (`openledger-oracle`).
 //! A TorchScript module with this signature has no KV cache, so each step reruns the whole
 //! sequence: fine for the small models it serves, quadratic in the sequence length.
 //!
 //! # Features and building
 //! - Without features the crate builds without libtorch and holds only the backend-neutral
-//!   parts ([`SamplingParams`], [`Sampler`], [`Generation`], [`Error`]). This keeps a plain
+//!   parts ([`SamplingParams`], [`Sampler`], [`Completion`], [`Error`]). This keeps a plain
 //!   `cargo build --workspace` free of libtorch; `Cargo.toml` features are the only switch
 //!   (`default-members` would not help: `--workspace` builds every member).
-//! - `tch`: the backend itself, `TchModel`. Building needs libtorch 2.13.0 and running needs
+//! - `tch`: the backend itself, `TchModel` and `TchEngine`. Building needs libtorch 2.13.0 and running needs
 //!   its libraries on the loader path; `scripts/setup-libtorch.sh` installs it from PyPI
 //!   (CPU-lite, 1.2 GB) and prints the environment:
 //!   ```sh
@@ -73,47 +78,21 @@
 
 #[cfg(feature = "cuda")]
 mod cuda_link;
+#[cfg(feature = "tch")]
+mod engine;
 mod error;
 #[cfg(feature = "tch")]
 mod model;
+pub use openledger_inference as inference;
 pub use openledger_sampling as sampling;
 
+#[cfg(feature = "tch")]
+pub use engine::{TchEngine, TchEngineConfig};
 pub use error::{Error, Result};
 #[cfg(feature = "tch")]
 pub use model::{Logits, TchModel};
+pub use openledger_inference::{Completion, FinishReason, Usage};
 pub use openledger_sampling::{Sampler, SamplingParams};
 
 #[cfg(feature = "tch")]
 pub use tch;
-
-/// Why a generation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FinishReason {
-    /// The model produced an end-of-sequence token.
-    Stop,
-    /// `max_tokens` were generated.
-    Length,
-}
-
-/// Token counts of one request, from the model's tokenizer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Usage {
-    /// Tokens of the prompt, as the tokenizer encodes it.
-    pub prompt_tokens: usize,
-    /// Tokens the model generated, the end-of-sequence token included (it was computed), as
-    /// in the candle engine.
-    pub completion_tokens: usize,
-}
-
-/// The result of one generation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Generation {
-    /// The generated text, without the end-of-sequence token.
-    pub text: String,
-    /// The generated token ids, the end-of-sequence token included.
-    pub token_ids: Vec<u32>,
-    /// Token counts for metering.
-    pub usage: Usage,
-    /// Why it ended.
-    pub finish_reason: FinishReason,
-}

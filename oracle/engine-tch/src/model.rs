@@ -5,7 +5,9 @@ use std::path::Path;
 use openledger_tokenizer::Tokenizer;
 use tch::{CModule, Device, Kind, TchError, Tensor};
 
-use crate::{Error, FinishReason, Generation, Result, Sampler, SamplingParams, Usage};
+use openledger_inference::{Collected, Completion, Decoder, Event, stop_ids};
+
+use crate::{Error, Result, Sampler, SamplingParams};
 
 /// A TorchScript causal language model with the tokenizer it was trained with.
 ///
@@ -67,10 +69,7 @@ impl TchModel {
             reason: first_line(&e),
         })?;
         module.set_eval();
-        let stop_ids: Vec<u32> = [tokenizer.eos_id(), tokenizer.token_to_id("<|endoftext|>")]
-            .into_iter()
-            .flatten()
-            .collect();
+        let stop_ids = stop_ids(&tokenizer);
         let model = Self {
             module,
             path: shown,
@@ -123,46 +122,61 @@ impl TchModel {
     }
 
     /// Generates a continuation of `prompt`; see [`TchModel::generate_ids`].
-    pub fn generate(&self, prompt: &str, params: &SamplingParams) -> Result<Generation> {
+    pub fn generate(&self, prompt: &str, params: &SamplingParams) -> Result<Completion> {
         self.generate_ids(&self.tokenizer.encode(prompt), params)
     }
 
-    /// Generates up to `params.max_tokens` tokens after `prompt_ids`, stopping after an
-    /// end-of-sequence token. Greedy when `params.temperature` is 0; otherwise seeded
-    /// temperature + top-p sampling, the same tokens for the same seed.
-    pub fn generate_ids(&self, prompt_ids: &[u32], params: &SamplingParams) -> Result<Generation> {
+    /// Generates up to `params.max_tokens` tokens after `prompt_ids`, with the stop rules of
+    /// every backend (`openledger_inference::Decoder`: end-of-sequence tokens, stop
+    /// sequences). Greedy when `params.temperature` is 0; otherwise seeded temperature + top-p
+    /// sampling, the same tokens for the same seed.
+    pub fn generate_ids(&self, prompt_ids: &[u32], params: &SamplingParams) -> Result<Completion> {
+        let mut acc = Collected::default();
+        let mut done = None;
+        self.generate_with(prompt_ids, params, usize::MAX, |ev| {
+            done = acc.push(ev);
+            true
+        })?;
+        match done {
+            Some(Ok(c)) => Ok(c),
+            Some(Err(e)) => Err(Error::Forward {
+                tokens: prompt_ids.len(),
+                reason: e.to_string(),
+            }),
+            None => unreachable!("a generation that returns Ok has ended"),
+        }
+    }
+
+    /// Runs a generation, handing each event to `emit` until it ends or `emit` returns false
+    /// (the consumer is gone). `context_len` is the longest sequence to run.
+    pub(crate) fn generate_with(
+        &self,
+        prompt_ids: &[u32],
+        params: &SamplingParams,
+        context_len: usize,
+        mut emit: impl FnMut(Event) -> bool,
+    ) -> Result<()> {
         params.validate()?;
         if prompt_ids.is_empty() {
             return Err(Error::EmptyPrompt);
         }
         let mut sampler = Sampler::new(params);
+        let mut decoder = Decoder::new(params, prompt_ids.len(), self.stop_ids.clone());
         let mut seq = prompt_ids.to_vec();
-        let mut generated = Vec::with_capacity(params.max_tokens);
-        let mut finish_reason = FinishReason::Length;
-        while generated.len() < params.max_tokens {
+        let mut events = Vec::with_capacity(2);
+        while !decoder.is_done() {
             let last = self.run(&seq)?.f_select(0, -1);
             let row = to_vec(&last, seq.len())?;
             let tok = sampler.sample(&row)?;
-            generated.push(tok);
             seq.push(tok);
-            if self.stop_ids.contains(&tok) {
-                finish_reason = FinishReason::Stop;
-                break;
+            decoder.push(&self.tokenizer, tok, seq.len() >= context_len, &mut events);
+            for ev in events.drain(..) {
+                if !emit(ev) {
+                    return Ok(());
+                }
             }
         }
-        let text_ids = match finish_reason {
-            FinishReason::Stop => &generated[..generated.len() - 1],
-            FinishReason::Length => &generated[..],
-        };
-        Ok(Generation {
-            text: self.tokenizer.decode(text_ids),
-            usage: Usage {
-                prompt_tokens: prompt_ids.len(),
-                completion_tokens: generated.len(),
-            },
-            token_ids: generated,
-            finish_reason,
-        })
+        Ok(())
     }
 
     /// Forward pass returning the logits `[T, V]` as a float32 CPU tensor, shape checked.

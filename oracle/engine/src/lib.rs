@@ -9,6 +9,10 @@
 //! adapters are safetensors files addressed by SHA-256, applied at run time per batch row,
 //! never merged, cached in an LRU with pinning).
 //!
+//! It implements the inference interface of `openledger-inference` ([`Backend`]): the request,
+//! event and usage types, the stop rules, the chat template and the incremental detokenizer
+//! live there, shared with the libtorch backend (`openledger-engine-tch`).
+//!
 //! **What it is not for:** HTTP, billing or receipts (see `openledger-oracle`), tokenizing
 //! (`openledger-tokenizer` is the single tokenizer, so billing counts match the model), or
 //! training adapters.
@@ -33,7 +37,7 @@
 //!
 //! # Example
 //! ```no_run
-//! # fn main() -> openledger_engine::Result<()> {
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use openledger_engine::{Engine, EngineConfig, GenerateRequest, Prompt, SamplingParams};
 //! let engine = Engine::start(EngineConfig::default())?;
 //! let out = engine.generate_blocking(GenerateRequest {
@@ -46,29 +50,29 @@
 //! ```
 
 mod attention;
-mod chat;
+mod config;
 mod engine;
 pub mod int8;
 pub mod lora;
 pub mod metrics;
 pub mod model;
 pub mod q4;
+mod scheduler;
+pub use openledger_inference as inference;
 pub use openledger_sampling as sampling;
 pub use openledger_tokenizer::{DEFAULT_MODEL_FILE, default_model_dir};
 
 use std::path::PathBuf;
 
 pub use candle_core::Device;
-pub use chat::{ChatMessage, render_chatml};
-pub use engine::{
-    Completion, Engine, EngineConfig, Event, FinishReason, GenerateRequest, Generation, Prompt,
-    Usage,
-};
+pub use config::EngineConfig;
+pub use engine::Engine;
 pub use lora::{AdapterStore, LoraAdapter, Target};
 pub use model::{Llama, LlamaConfig, WeightFormat};
-/// The libtorch backend for TorchScript models exported from PyTorch (`tch` feature).
-#[cfg(feature = "tch")]
-pub use openledger_engine_tch as tch;
+pub use openledger_inference::{
+    Backend, ChatMessage, Completion, Event, FinishReason, GenerateRequest, Generation, Prompt,
+    Usage, render_chatml,
+};
 pub use sampling::SamplingParams;
 
 /// Errors of the inference engine.
@@ -138,15 +142,6 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// The request queue is full; retry later.
-    #[error("the engine is at capacity ({queued} requests waiting); retry later")]
-    Overloaded {
-        /// Requests already waiting.
-        queued: usize,
-    },
-    /// The engine's scheduler thread has stopped (after a fatal error); restart the server.
-    #[error("the inference engine has stopped; see the logs and restart")]
-    Stopped,
     /// A configuration value is invalid.
     #[error("invalid config {field}: {reason}")]
     InvalidConfig {
@@ -160,12 +155,36 @@ pub enum Error {
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl From<Error> for openledger_inference::Error {
+    /// A failure while serving a request: unknown or unusable adapters and bad requests are
+    /// the client's, anything else the node's.
+    fn from(e: Error) -> Self {
+        use openledger_inference::Error as E;
+        match e {
+            Error::UnknownAdapter { adapter } => E::UnknownAdapter { adapter },
+            Error::AdapterFile { ref path, .. } => E::AdapterUnusable {
+                adapter: path.display().to_string(),
+                reason: e.to_string(),
+            },
+            Error::AdapterFormat { adapter, reason } => E::AdapterUnusable { adapter, reason },
+            Error::InvalidRequest { reason } => E::InvalidParam {
+                param: "prompt",
+                reason,
+            },
+            Error::ContextOverflow { tokens, limit } => E::ContextOverflow { tokens, limit },
+            other => E::Inference {
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
 impl From<openledger_sampling::Error> for Error {
     /// Out-of-range parameters are the caller's mistake ([`Error::InvalidRequest`]); anything
     /// else is the model's ([`Error::Sampling`]).
     fn from(e: openledger_sampling::Error) -> Self {
         match e {
-            openledger_sampling::Error::InvalidParams { reason } => {
+            openledger_sampling::Error::InvalidParams { reason, .. } => {
                 Error::InvalidRequest { reason }
             }
             other => Error::Sampling(other),

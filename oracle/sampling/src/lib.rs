@@ -4,16 +4,18 @@
 //! generator seeded by the request; the nucleus is cut at the first token whose cumulative
 //! mass reaches `top_p`, ties broken by token id.
 //!
-//! Not for: stop sequences or end-of-sequence handling (the engines apply
-//! [`SamplingParams::stop`] and [`SamplingParams::ignore_eos`] to decoded text and tokens).
+//! Not for: stop sequences or end-of-sequence handling (`openledger-inference` applies
+//! [`SamplingParams::stop`] and [`SamplingParams::ignore_eos`] for every backend).
 
 /// Errors of sampling.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
-    /// A parameter is out of range; the reason names it.
+    /// A parameter is out of range.
     #[error("invalid sampling parameters: {reason}")]
     InvalidParams {
-        /// Which parameter and why.
+        /// The request field at fault (`temperature`, `top_p`, `max_tokens`, `stop`).
+        param: &'static str,
+        /// Why, with the allowed range.
         reason: String,
     },
     /// A row of logits was empty or held no finite value (a broken model).
@@ -70,21 +72,27 @@ impl SamplingParams {
 
     /// Checks the ranges; the error names the parameter.
     pub fn validate(&self) -> Result<()> {
-        let bad = |reason: String| Err(Error::InvalidParams { reason });
+        let bad = |param, reason: String| Err(Error::InvalidParams { param, reason });
         if !(0.0..=2.0).contains(&self.temperature) {
-            return bad(format!(
-                "temperature must be between 0 and 2, got {}",
-                self.temperature
-            ));
+            return bad(
+                "temperature",
+                format!(
+                    "temperature must be between 0 and 2, got {}",
+                    self.temperature
+                ),
+            );
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
-            return bad(format!("top_p must be in (0, 1], got {}", self.top_p));
+            return bad(
+                "top_p",
+                format!("top_p must be in (0, 1], got {}", self.top_p),
+            );
         }
         if self.max_tokens == 0 {
-            return bad("max_tokens must be at least 1".into());
+            return bad("max_tokens", "max_tokens must be at least 1".into());
         }
         if self.stop.len() > 4 || self.stop.iter().any(|s| s.is_empty()) {
-            return bad("stop takes up to 4 non-empty strings".into());
+            return bad("stop", "stop takes up to 4 non-empty strings".into());
         }
         Ok(())
     }

@@ -16,6 +16,7 @@
 //! `OPENLEDGER_*` environment ([`Config::apply_env`]) < CLI flags (set by the binary).
 
 mod api;
+mod backend;
 mod metrics;
 
 use std::future::Future;
@@ -23,10 +24,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use openledger_engine::{Engine, EngineConfig};
+use openledger_engine::{Backend, Engine, EngineConfig};
 use serde::{Deserialize, Serialize};
 
 pub use api::router;
+pub use backend::{BackendKind, TchConfig};
 
 /// Errors of the oracle server.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,12 @@ pub enum Error {
         /// Its value.
         value: String,
         /// Why it was refused.
+        reason: String,
+    },
+    /// The backend could not be started (missing model, feature not built in, ...).
+    #[error("backend: {reason}")]
+    Backend {
+        /// What went wrong.
         reason: String,
     },
     /// The HTTP server failed while running.
@@ -100,8 +108,12 @@ pub struct Config {
     pub default_max_tokens: usize,
     /// Upper bound on `max_tokens`. Default 2048.
     pub max_tokens_limit: usize,
-    /// The inference engine (model, device, weights, adapters, batching).
+    /// Which backend serves requests: `candle` (default) or `tch`.
+    pub backend: BackendKind,
+    /// The candle engine (model, device, weights, adapters, batching).
     pub engine: EngineConfig,
+    /// The libtorch backend (used with `backend = "tch"`).
+    pub tch: TchConfig,
 }
 
 impl Default for Config {
@@ -110,7 +122,9 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             default_max_tokens: 256,
             max_tokens_limit: 2048,
+            backend: BackendKind::default(),
             engine: EngineConfig::default(),
+            tch: TchConfig::default(),
         }
     }
 }
@@ -180,24 +194,34 @@ impl Config {
 /// Shared state of the handlers.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    engine: Engine,
+    backend: Arc<dyn Backend>,
+    /// The candle engine when it is the backend, for its scheduler and adapter-cache metrics.
+    candle: Option<Engine>,
     config: Arc<Config>,
     metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
-    /// State over a started engine.
+    /// State over a started candle engine.
     pub fn new(engine: Engine, config: Config) -> Self {
+        let mut state = Self::with_backend(Arc::new(engine.clone()), config);
+        state.candle = Some(engine);
+        state
+    }
+
+    /// State over any started backend.
+    pub fn with_backend(backend: Arc<dyn Backend>, config: Config) -> Self {
         Self {
-            engine,
+            backend,
+            candle: None,
             config: Arc::new(config),
             metrics: Arc::new(metrics::Metrics::default()),
         }
     }
 
-    /// The engine.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    /// The backend requests are served through.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
     }
 }
 
@@ -209,23 +233,32 @@ pub struct Server {
 }
 
 impl Server {
-    /// Loads the model (progress goes to the `engine::load` log target) and binds the address.
+    /// Starts the configured backend (model loading progress goes to the `engine::load` log
+    /// target) and binds the address.
     pub async fn bind(config: Config) -> Result<Self> {
-        let engine_cfg = config.engine.clone();
-        tracing::info!(target: "oracle::serve", model = %engine_cfg.model_path.display(), "starting engine");
-        let engine = tokio::task::spawn_blocking(move || Engine::start(engine_cfg))
+        tracing::info!(target: "oracle::serve", backend = ?config.backend, "starting the backend");
+        let (kind, engine, tch) = (config.backend, config.engine.clone(), config.tch.clone());
+        let max_queue = config.engine.max_queue;
+        let started =
+            tokio::task::spawn_blocking(move || backend::start(kind, &engine, &tch, max_queue))
+                .await
+                .map_err(|e| Error::Serve(std::io::Error::other(e)))??;
+        let mut state = AppState::with_backend(started.backend, config);
+        state.candle = started.candle;
+        Self::bind_state(state).await
+    }
+
+    /// Binds the address for an already started backend (e.g. the libtorch one).
+    pub async fn bind_backend(backend: Arc<dyn Backend>, config: Config) -> Result<Self> {
+        Self::bind_state(AppState::with_backend(backend, config)).await
+    }
+
+    async fn bind_state(state: AppState) -> Result<Self> {
+        let addr = state.config.listen;
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|e| Error::Serve(std::io::Error::other(e)))??;
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: config.listen,
-                source,
-            })?;
-        Ok(Self {
-            listener,
-            state: AppState::new(engine, config),
-        })
+            .map_err(|source| Error::Bind { addr, source })?;
+        Ok(Self { listener, state })
     }
 
     /// The bound address (useful with port 0).
@@ -249,8 +282,9 @@ impl Server {
         tracing::info!(
             target: "oracle::serve",
             %addr,
-            model = self.state.engine.model_name(),
-            adapters = self.state.engine.adapters().list().len(),
+            backend = self.state.backend.kind(),
+            model = self.state.backend.model_name(),
+            adapters = self.state.backend.adapters().len(),
             "serving (no chain configured: requests are not charged)"
         );
         axum::serve(self.listener, router(self.state))

@@ -5,8 +5,8 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use openledger_engine::Engine;
 use openledger_engine::metrics::Histogram;
+use openledger_engine::{Backend, Engine};
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -56,7 +56,7 @@ impl Metrics {
     }
 
     /// Renders everything, engine included, as Prometheus text.
-    pub fn render(&self, engine: &Engine) -> String {
+    pub fn render(&self, backend: &dyn Backend, engine: Option<&Engine>) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -102,75 +102,79 @@ impl Metrics {
             "Time from request to first streamed token.",
             &mut out,
         );
-        let s = engine.stats();
-        s.batch_size
-            .render("engine_batch_size", "Sequences per forward step.", &mut out);
-        s.step_seconds.render(
-            "engine_step_duration_seconds",
-            "Wall time of one forward step.",
-            &mut out,
-        );
-        counter(
-            &mut out,
-            "engine_steps_total",
-            "Forward steps run.",
-            s.steps.load(Relaxed),
-        );
-        counter(
-            &mut out,
-            "engine_generated_tokens_total",
-            "Tokens sampled.",
-            s.generated_tokens.load(Relaxed),
-        );
-        counter(
-            &mut out,
-            "engine_prompt_tokens_total",
-            "Prompt tokens prefilled.",
-            s.prompt_tokens.load(Relaxed),
-        );
-        counter(
-            &mut out,
-            "engine_cancelled_total",
-            "Sequences dropped after their client left.",
-            s.cancelled.load(Relaxed),
-        );
+        let load = backend.load();
         gauge(
             &mut out,
             "engine_active_sequences",
             "Sequences in the running batch.",
-            s.active.load(Relaxed),
+            load.active,
         );
         gauge(
             &mut out,
             "engine_queued_requests",
             "Requests waiting to join the batch.",
-            s.queued.load(Relaxed),
+            load.queued,
         );
-        let a = engine.adapters().stats();
-        counter(
-            &mut out,
-            "adapter_cache_hits_total",
-            "Adapter requests served from memory.",
-            a.hits(),
-        );
-        counter(
-            &mut out,
-            "adapter_cache_misses_total",
-            "Adapter loads from disk.",
-            a.misses(),
-        );
-        counter(
-            &mut out,
-            "adapter_cache_evictions_total",
-            "Adapters evicted from memory.",
-            a.evictions(),
-        );
-        gauge(
-            &mut out,
-            "adapter_cache_resident",
-            "Adapters in memory.",
-            engine.adapters().resident() as u64,
-        );
+        // The candle engine's scheduler and adapter cache.
+        if let Some(engine) = engine {
+            let s = engine.stats();
+            s.batch_size
+                .render("engine_batch_size", "Sequences per forward step.", &mut out);
+            s.step_seconds.render(
+                "engine_step_duration_seconds",
+                "Wall time of one forward step.",
+                &mut out,
+            );
+            counter(
+                &mut out,
+                "engine_steps_total",
+                "Forward steps run.",
+                s.steps.load(Relaxed),
+            );
+            counter(
+                &mut out,
+                "engine_generated_tokens_total",
+                "Tokens sampled.",
+                s.generated_tokens.load(Relaxed),
+            );
+            counter(
+                &mut out,
+                "engine_prompt_tokens_total",
+                "Prompt tokens prefilled.",
+                s.prompt_tokens.load(Relaxed),
+            );
+            counter(
+                &mut out,
+                "engine_cancelled_total",
+                "Sequences dropped after their client left.",
+                s.cancelled.load(Relaxed),
+            );
+            let a = engine.adapters().stats();
+            counter(
+                &mut out,
+                "adapter_cache_hits_total",
+                "Adapter requests served from memory.",
+                a.hits(),
+            );
+            counter(
+                &mut out,
+                "adapter_cache_misses_total",
+                "Adapter loads from disk.",
+                a.misses(),
+            );
+            counter(
+                &mut out,
+                "adapter_cache_evictions_total",
+                "Adapters evicted from memory.",
+                a.evictions(),
+            );
+            gauge(
+                &mut out,
+                "adapter_cache_resident",
+                "Adapters in memory.",
+                engine.adapters().resident() as u64,
+            );
+        }
         out
     }
 }

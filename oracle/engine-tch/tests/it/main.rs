@@ -37,12 +37,7 @@ fn tokenizer() -> Tokenizer {
     .clone()
 }
 
-fn stop_ids(tok: &Tokenizer) -> Vec<u32> {
-    [tok.eos_id(), tok.token_to_id("<|endoftext|>")]
-        .into_iter()
-        .flatten()
-        .collect()
-}
+use openledger_engine_tch::inference::stop_ids;
 
 /// PyTorch's reference outputs (`reference.json`).
 #[derive(Debug)]
@@ -185,12 +180,12 @@ fn greedy_generation_equals_pytorch_token_for_token() {
     let out = model
         .generate(PROMPT, &SamplingParams::greedy(STEPS))
         .unwrap();
-    assert_eq!(out.token_ids, fx.reference.greedy_ids);
+    assert_eq!(out.tokens, fx.reference.greedy_ids);
     // The traced module reruns with growing lengths too: its shapes were traced, not frozen.
     let traced = load("traced.pt")
         .generate(PROMPT, &SamplingParams::greedy(STEPS))
         .unwrap();
-    assert_eq!(traced.token_ids, fx.reference.greedy_ids);
+    assert_eq!(traced.tokens, fx.reference.greedy_ids);
 }
 
 #[test]
@@ -200,10 +195,10 @@ fn token_counts_are_the_tokenizers() {
     let out = model.generate(PROMPT, &SamplingParams::greedy(5)).unwrap();
     assert_eq!(out.usage.prompt_tokens, tok.count(PROMPT));
     assert_eq!(model.count_tokens(PROMPT), tok.count(PROMPT));
-    assert_eq!(out.usage.completion_tokens, out.token_ids.len());
+    assert_eq!(out.usage.completion_tokens, out.tokens.len());
     assert_eq!(
         out.text,
-        tok.decode(&out.token_ids),
+        tok.decode(&out.tokens),
         "no EOS here: the text is all the tokens"
     );
     if out.finish_reason == FinishReason::Length {
@@ -226,7 +221,7 @@ fn same_seed_gives_the_same_sample_and_another_seed_differs() {
     let c = model.generate(PROMPT, &params(43)).unwrap();
     assert_eq!(a, b);
     assert_ne!(
-        a.token_ids, c.token_ids,
+        a.tokens, c.tokens,
         "49,152-way samples from two seeds should differ"
     );
 }
@@ -240,7 +235,7 @@ fn generation_stops_at_eos_which_is_counted_but_not_in_the_text() {
     let out = model
         .generate_ids(&[100, 101, 102], &SamplingParams::greedy(50))
         .unwrap();
-    assert_eq!(out.token_ids, vec![103, 104, 105, eos]);
+    assert_eq!(out.tokens, vec![103, 104, 105, eos]);
     assert_eq!(out.finish_reason, FinishReason::Stop);
     assert_eq!(out.usage.prompt_tokens, 3);
     assert_eq!(out.usage.completion_tokens, 4);
@@ -250,7 +245,7 @@ fn generation_stops_at_eos_which_is_counted_but_not_in_the_text() {
         .generate_ids(&[100, 101, 102], &SamplingParams::greedy(2))
         .unwrap();
     assert_eq!(
-        (out.token_ids, out.finish_reason),
+        (out.tokens, out.finish_reason),
         (vec![103, 104], FinishReason::Length)
     );
 }
@@ -300,4 +295,113 @@ fn context_overflow_is_a_forward_error_not_a_crash() {
     let model = load("scripted.pt");
     let err = model.forward(&vec![5; 200]).unwrap_err();
     assert!(matches!(err, Error::Forward { tokens: 200, .. }), "{err}");
+}
+
+mod backend {
+    //! [`TchEngine`] through the inference interface: the same tokens as the model API,
+    //! streamed; typed refusals; a dropped consumer ends its generation.
+
+    use std::time::{Duration, Instant};
+
+    use openledger_engine_tch::inference::{
+        Backend, Error as InferenceError, Event, GenerateRequest, Prompt,
+    };
+    use openledger_engine_tch::{SamplingParams, TchEngine, TchEngineConfig};
+
+    use super::{PROMPT, STEPS, fixtures, load};
+
+    fn engine() -> TchEngine {
+        TchEngine::new(
+            load("scripted.pt"),
+            TchEngineConfig {
+                model_name: "tiny".into(),
+                context_len: 128,
+                ..TchEngineConfig::default()
+            },
+        )
+        .unwrap()
+    }
+
+    fn request(max_tokens: usize) -> GenerateRequest {
+        GenerateRequest {
+            prompt: Prompt::Text(PROMPT.into()),
+            adapter: None,
+            params: SamplingParams::greedy(max_tokens),
+        }
+    }
+
+    #[test]
+    fn streams_pytorchs_greedy_tokens_with_usage() {
+        let e = engine();
+        let g = e.generate(request(STEPS)).unwrap();
+        assert_eq!(g.prompt_tokens, fixtures().reference.prompt_ids.len());
+        let done = g.collect_blocking().unwrap();
+        assert_eq!(done.tokens, fixtures().reference.greedy_ids);
+        assert_eq!(
+            done.usage.prompt_tokens,
+            fixtures().reference.prompt_ids.len()
+        );
+        assert_eq!(done.usage.completion_tokens, done.tokens.len());
+        assert_eq!(e.kind(), "tch");
+        assert!(e.adapters().is_empty());
+    }
+
+    #[test]
+    fn refusals_are_typed_and_come_before_compute() {
+        let e = engine();
+        let mut r = request(4);
+        r.adapter = Some("a".into());
+        assert!(matches!(
+            e.generate(r),
+            Err(InferenceError::Unsupported { .. })
+        ));
+        let mut r = request(4);
+        r.prompt = Prompt::Tokens(vec![1; 200]);
+        assert!(matches!(
+            e.generate(r),
+            Err(InferenceError::ContextOverflow { .. })
+        ));
+        let mut r = request(4);
+        r.params.top_p = 0.0;
+        assert!(matches!(
+            e.generate(r),
+            Err(InferenceError::InvalidParam { param: "top_p", .. })
+        ));
+        assert!(matches!(
+            e.generate(GenerateRequest {
+                prompt: Prompt::Text(String::new()),
+                ..request(4)
+            }),
+            Err(InferenceError::InvalidParam {
+                param: "prompt",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_dropped_consumer_ends_its_generation() {
+        let e = TchEngine::new(
+            load("scripted.pt"),
+            TchEngineConfig {
+                context_len: 128,
+                stream_buffer: 1,
+                ..TchEngineConfig::default()
+            },
+        )
+        .unwrap();
+        let mut r = request(100);
+        r.params.ignore_eos = true;
+        let mut g = e.generate(r).unwrap();
+        assert!(matches!(
+            g.events.blocking_recv(),
+            Some(Event::Token { .. })
+        ));
+        drop(g);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while e.load().active + e.load().queued > 0 {
+            assert!(Instant::now() < deadline, "the generation did not stop");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }

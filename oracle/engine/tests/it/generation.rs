@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use openledger_engine::{
-    ChatMessage, Engine, EngineConfig, Error, Event, FinishReason, GenerateRequest, Prompt,
-    SamplingParams,
+    ChatMessage, Engine, EngineConfig, Event, FinishReason, GenerateRequest, Prompt,
+    SamplingParams, inference::Error as InferenceError,
 };
 
 use crate::{engine, greedy, model_path, run_together};
@@ -229,20 +229,29 @@ fn invalid_requests_are_refused_before_compute() {
     let long = "word ".repeat(e.model_config().context_len + 10);
     assert!(matches!(
         e.generate(greedy(&long, 4)),
-        Err(Error::ContextOverflow { .. })
+        Err(InferenceError::ContextOverflow { .. })
     ));
     let mut bad = greedy("hi", 4);
     bad.params.temperature = -1.0;
-    assert!(matches!(e.generate(bad), Err(Error::InvalidRequest { .. })));
+    assert!(matches!(
+        e.generate(bad),
+        Err(InferenceError::InvalidParam {
+            param: "temperature",
+            ..
+        })
+    ));
     assert!(matches!(
         e.generate(greedy("", 4)),
-        Err(Error::InvalidRequest { .. })
+        Err(InferenceError::InvalidParam {
+            param: "prompt",
+            ..
+        })
     ));
     let mut unknown = greedy("hi", 4);
     unknown.adapter = Some("nope".into());
     assert!(matches!(
         e.generate(unknown),
-        Err(Error::UnknownAdapter { .. })
+        Err(InferenceError::UnknownAdapter { .. })
     ));
 }
 

@@ -2,8 +2,30 @@
 //!
 //! Needs the model file (`scripts/fetch-model.sh`, run by the workspace test command); the
 //! tests fail, not skip, when it is missing. Each test talks to a server on a free local port.
+//! [`contract`] holds the checks every backend must pass; they run against the candle engine
+//! here and, with the `tch` feature, against the libtorch backend ([`tch`]; needs
+//! `eval "$(scripts/setup-libtorch.sh --with-python)"`).
 
 mod api;
+pub mod contract;
+#[cfg(feature = "tch")]
+mod tch;
+
+/// The backend contract on the candle engine.
+mod candle {
+    use crate::contract::Target;
+
+    fn target() -> Target {
+        Target {
+            addr: crate::shared_server(),
+            model: "smollm2-135m",
+            backend: "candle",
+            context_len: 8192,
+        }
+    }
+
+    crate::contract_tests!(target());
+}
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
