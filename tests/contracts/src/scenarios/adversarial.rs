@@ -345,12 +345,11 @@ pub async fn data_credits_must_be_in_lineage_and_accepted<C: Chain>(chain: C) {
     let pending = U256::from(3); // the world's pending contribution in datanet 1
 
     let attribution = |datanet: U256, contribution: U256| {
-        let weights = std::collections::BTreeMap::from([((datanet, contribution), 500_000u128)]);
+        let weights = std::collections::BTreeMap::from([((datanet, contribution), 500_000u32)]);
         std::collections::BTreeMap::from([(
             U256::from(MODEL),
             Attribution {
                 weights,
-                denominator: 1_000_000,
                 remainder_datanet: U256::from(DATANET),
             },
         )])
