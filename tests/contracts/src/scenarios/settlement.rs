@@ -11,6 +11,7 @@ use crate::{
     backend::Chain,
     fixtures::{DATANET, MODEL, balance, snapshot, world, world_batch},
     invariants::assert_escrow_invariant,
+    scenario,
     suite::open,
 };
 
@@ -98,6 +99,7 @@ pub async fn settle_batch_splits_fees_exactly<C: Chain>(chain: C) {
     );
     assert_escrow_invariant(&s).await;
 }
+scenario!(settle_batch_splits_fees_exactly);
 
 /// Given credited rewards, when beneficiaries claim, then they receive exactly their balance
 /// once; a second claim is refused and changes nothing.
@@ -130,6 +132,7 @@ pub async fn claim_pays_once<C: Chain>(chain: C) {
     assert_eq!(snapshot(&s).await, snap);
     assert_escrow_invariant(&s).await;
 }
+scenario!(claim_pays_once);
 
 /// Given a deposit, when the user asks to withdraw, then nothing is paid before the delay; work
 /// signed meanwhile still settles; afterwards the user gets min(requested, balance).
@@ -187,6 +190,7 @@ pub async fn withdrawal_waits_for_the_delay<C: Chain>(chain: C) {
     .await;
     assert_escrow_invariant(&s).await;
 }
+scenario!(withdrawal_waits_for_the_delay);
 
 /// Given a permit signature, when the user deposits with it, then no separate approval is
 /// needed.
@@ -229,6 +233,7 @@ pub async fn deposit_with_permit<C: Chain>(chain: C) {
     );
     assert_escrow_invariant(&s).await;
 }
+scenario!(deposit_with_permit);
 
 /// Given vouchers with nonce 0, when the user cancels nonces below 1, then a batch relying on
 /// them is refused and nothing changes.
@@ -264,6 +269,7 @@ pub async fn cancelled_vouchers_are_refused<C: Chain>(chain: C) {
     assert_eq!(err.nonce, 0);
     assert_eq!(snapshot(&s).await, snap);
 }
+scenario!(cancelled_vouchers_are_refused);
 
 /// Given governance, then it alone changes the split (within bounds) and the withdrawal delay,
 /// with events, and hands over its role in two steps; batches follow the new split.
@@ -404,3 +410,4 @@ pub async fn governance_changes_parameters<C: Chain>(chain: C) {
     .await;
     assert_escrow_invariant(&s).await;
 }
+scenario!(governance_changes_parameters);
