@@ -7,6 +7,8 @@ use openledger_primitives::{
     split::SplitPolicy,
 };
 
+use openledger_billing::merkle::{MerkleTree, leaf_hash, verify};
+
 use crate::{
     backend::Chain,
     fixtures::{DATANET, MODEL, balance, snapshot, world, world_batch},
@@ -34,6 +36,18 @@ pub async fn settle_batch_splits_fees_exactly<C: Chain>(chain: C) {
         (settled.operator, settled.sequence, settled.totalCharged),
         (a.operator.address(), 1, total)
     );
+    // The settled root commits to the batch's receipts: each proves against it, as the
+    // indexer checks what the oracle serves.
+    assert_eq!(b.receipts.len(), 2);
+    let tree = MerkleTree::of_receipts(&b.receipts).unwrap();
+    assert_eq!(tree.root(), settled.receiptsRoot);
+    for (i, r) in b.receipts.iter().enumerate() {
+        assert!(verify(
+            settled.receiptsRoot,
+            leaf_hash(r),
+            &tree.proof(i).unwrap()
+        ));
+    }
     assert_eq!(
         s.view(
             s.settlement(),
