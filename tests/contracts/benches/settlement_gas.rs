@@ -5,7 +5,8 @@
 //! Receipts are generated deterministically: each is charged to one of U users and attributed
 //! to two of K contributions (both drawn with a fixed LCG), with U and K growing with the
 //! batch as they would for one operator over a settlement period (see `shape`). What the chain
-//! sees is aggregated: one debit per (model, user), one credit per contribution.
+//! sees is aggregated by the oracle's batch builder (`openledger-billing`): one debit per
+//! (model, user), one credit per contribution.
 //!
 //! The first row settles a single receipt on cold storage (first charge, first credits); the
 //! baseline for "one-by-one" is the second single-receipt batch, on warm storage, which is
@@ -15,16 +16,21 @@
 
 use std::collections::BTreeMap;
 
-use alloy::primitives::U256;
+use alloy::primitives::{U256, keccak256};
+use openledger_billing::{
+    AttributionWeight, Receipt,
+    batch::{self, Billed},
+};
 use openledger_contract_tests::{
     backend::Chain,
     evm::AnvilChain,
-    fixtures::{
-        Attribution, Charge, DATANET, MODEL, accepted_contribution, build_batch, deposit, world,
-    },
+    fixtures::{DATANET, MODEL, accepted_contribution, deposit, world},
     suite::open,
 };
-use openledger_primitives::split::SplitPolicy;
+use openledger_primitives::{
+    eip712::{SignedVoucher, Voucher, sign_voucher},
+    split::SplitPolicy,
+};
 
 /// (receipts, distinct users, distinct contributions).
 fn shape(receipts: usize) -> (usize, usize, usize) {
@@ -83,44 +89,64 @@ async fn main() {
     for &n in &sizes {
         let (receipts, u, k) = shape(n);
         let fee = U256::from(2_000_000_000_000_000u64); // 0.002 OPEN, ~1k tokens at 2 OPEN / 1M
-        let mut per_user: BTreeMap<usize, U256> = BTreeMap::new();
-        let mut weights: BTreeMap<(U256, U256), u128> = BTreeMap::new();
-        for _ in 0..receipts {
-            *per_user.entry(rng.next(u)).or_default() += fee;
-            for w in [500_000u128, 300_000] {
-                let c = contributions[rng.next(k)];
-                *weights.entry((U256::from(DATANET), c)).or_default() += w; // fee-weighted (equal fees)
+        let now = s.now().await;
+        let mut vouchers: BTreeMap<usize, SignedVoucher> = BTreeMap::new();
+        let mut items = Vec::new();
+        for i in 0..receipts {
+            let user = rng.next(u);
+            let mut weights: BTreeMap<U256, u32> = BTreeMap::new();
+            for w in [500_000u32, 300_000] {
+                *weights.entry(contributions[rng.next(k)]).or_default() += w;
             }
+            let voucher = match vouchers.get(&user) {
+                Some(v) => v.clone(),
+                None => {
+                    let v = Voucher {
+                        user: users[user].address(),
+                        operator: a.operator.address(),
+                        modelId: U256::from(MODEL),
+                        cumulativeCap: open(10_000),
+                        expiry: now + 86_400,
+                        nonce: 0,
+                    };
+                    let signed = sign_voucher(&users[user], &s.domain, &v).await.unwrap();
+                    vouchers.insert(user, signed.clone());
+                    signed
+                }
+            };
+            let receipt = Receipt {
+                requestId: keccak256(format!("{n}/{sequence}/{i}")),
+                user: users[user].address(),
+                modelId: U256::from(MODEL),
+                modelVersion: 1,
+                tokensIn: 200,
+                tokensOut: 800,
+                fee,
+                promptHash: keccak256(format!("prompt {i}")),
+                outputHash: keccak256(format!("output {i}")),
+                datanetId: U256::from(DATANET),
+                attribution: weights
+                    .iter()
+                    .map(|(&contribution, &ppm)| AttributionWeight {
+                        datanetId: U256::from(DATANET),
+                        contributionId: contribution,
+                        ppm,
+                    })
+                    .collect(),
+                timestamp: now,
+            };
+            items.push(Billed { receipt, voucher });
         }
-        let charges: Vec<Charge> = per_user
-            .iter()
-            .map(|(&i, &amount)| Charge {
-                user: users[i].clone(),
-                model: U256::from(MODEL),
-                amount,
-                cap: open(10_000),
-            })
-            .collect();
-        let attribution = BTreeMap::from([(
-            U256::from(MODEL),
-            Attribution {
-                weights,
-                denominator: 1_000_000 * receipts as u128,
-                remainder_datanet: U256::from(DATANET),
-            },
-        )]);
         sequence += 1;
-        let b = build_batch(
-            &s,
+        let plan = batch::build(
             a.operator.address(),
-            &a.operator_key,
             sequence,
-            &charges,
-            &attribution,
-            SplitPolicy::default(),
+            items,
+            &SplitPolicy::default(),
         )
-        .await;
-        let credits = b.batch.credits.len();
+        .unwrap();
+        let b = plan.sign(&a.operator_key, &s.domain).await.unwrap();
+        let credits = b.plan.batch.credits.len();
         let gas = s.ok(&a.operator, s.settlement(), b.call()).await.gas_used;
         let per = gas as f64 / receipts as f64;
         if receipts == 1 {
@@ -138,7 +164,7 @@ async fn main() {
         };
         println!(
             "| {label} | {} | {} | {credits} | {gas} | {per:.0} | {ratio} |",
-            per_user.len(),
+            vouchers.len(),
             k.min(contributions.len())
         );
     }

@@ -99,3 +99,136 @@ impl<T: Chain> Chain for &T {
         (**self).advance_time(seconds).await
     }
 }
+
+/// A boxed future, as [`DynChain`] returns.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
+
+/// [`Chain`] in object-safe form, implemented for every [`Chain`]: lets the scenario registry
+/// hold one function per scenario ([`BoxChain`]) that any backend can run.
+pub trait DynChain {
+    /// [`Chain::chain_id`].
+    fn chain_id(&self) -> u64;
+    /// [`Chain::accounts`].
+    fn accounts(&self) -> &[PrivateKeySigner];
+    /// [`Chain::deploy_suite`].
+    fn deploy_suite<'a>(
+        &'a self,
+        config: &'a DeployConfig,
+    ) -> BoxFuture<'a, Result<Deployment, BackendError>>;
+    /// [`Chain::deploy_contract`].
+    fn deploy_contract(
+        &self,
+        from: Address,
+        init_code: Bytes,
+    ) -> BoxFuture<'_, Result<Address, BackendError>>;
+    /// [`Chain::send`].
+    fn send(
+        &self,
+        from: Address,
+        to: Address,
+        calldata: Bytes,
+    ) -> BoxFuture<'_, Result<Outcome, BackendError>>;
+    /// [`Chain::view`].
+    fn view(
+        &self,
+        to: Address,
+        calldata: Bytes,
+    ) -> BoxFuture<'_, Result<Result<Bytes, Bytes>, BackendError>>;
+    /// [`Chain::timestamp`].
+    fn timestamp(&self) -> BoxFuture<'_, Result<u64, BackendError>>;
+    /// [`Chain::advance_time`].
+    fn advance_time(&self, seconds: u64) -> BoxFuture<'_, Result<(), BackendError>>;
+}
+
+impl<T: Chain> DynChain for T {
+    fn chain_id(&self) -> u64 {
+        Chain::chain_id(self)
+    }
+    fn accounts(&self) -> &[PrivateKeySigner] {
+        Chain::accounts(self)
+    }
+    fn deploy_suite<'a>(
+        &'a self,
+        config: &'a DeployConfig,
+    ) -> BoxFuture<'a, Result<Deployment, BackendError>> {
+        Box::pin(Chain::deploy_suite(self, config))
+    }
+    fn deploy_contract(
+        &self,
+        from: Address,
+        init_code: Bytes,
+    ) -> BoxFuture<'_, Result<Address, BackendError>> {
+        Box::pin(Chain::deploy_contract(self, from, init_code))
+    }
+    fn send(
+        &self,
+        from: Address,
+        to: Address,
+        calldata: Bytes,
+    ) -> BoxFuture<'_, Result<Outcome, BackendError>> {
+        Box::pin(Chain::send(self, from, to, calldata))
+    }
+    fn view(
+        &self,
+        to: Address,
+        calldata: Bytes,
+    ) -> BoxFuture<'_, Result<Result<Bytes, Bytes>, BackendError>> {
+        Box::pin(Chain::view(self, to, calldata))
+    }
+    fn timestamp(&self) -> BoxFuture<'_, Result<u64, BackendError>> {
+        Box::pin(Chain::timestamp(self))
+    }
+    fn advance_time(&self, seconds: u64) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(Chain::advance_time(self, seconds))
+    }
+}
+
+/// Any backend behind one type: what registered scenarios are run with.
+pub struct BoxChain(Box<dyn DynChain>);
+
+impl BoxChain {
+    /// Wraps `chain`.
+    pub fn new(chain: impl Chain + 'static) -> Self {
+        Self(Box::new(chain))
+    }
+}
+
+impl Chain for BoxChain {
+    fn chain_id(&self) -> u64 {
+        self.0.chain_id()
+    }
+    fn accounts(&self) -> &[PrivateKeySigner] {
+        self.0.accounts()
+    }
+    async fn deploy_suite(&self, config: &DeployConfig) -> Result<Deployment, BackendError> {
+        self.0.deploy_suite(config).await
+    }
+    async fn deploy_contract(
+        &self,
+        from: Address,
+        init_code: Bytes,
+    ) -> Result<Address, BackendError> {
+        self.0.deploy_contract(from, init_code).await
+    }
+    async fn send(
+        &self,
+        from: Address,
+        to: Address,
+        calldata: Bytes,
+    ) -> Result<Outcome, BackendError> {
+        self.0.send(from, to, calldata).await
+    }
+    async fn view(
+        &self,
+        to: Address,
+        calldata: Bytes,
+    ) -> Result<Result<Bytes, Bytes>, BackendError> {
+        self.0.view(to, calldata).await
+    }
+    async fn timestamp(&self) -> Result<u64, BackendError> {
+        self.0.timestamp().await
+    }
+    async fn advance_time(&self, seconds: u64) -> Result<(), BackendError> {
+        self.0.advance_time(seconds).await
+    }
+}

@@ -1,4 +1,4 @@
-//! A populated suite most scenarios start from, and a batch builder.
+//! A populated suite most scenarios start from, and batches built by the oracle's builder.
 //!
 //! The world: datanet 1 owned (curated) by `curator`, needing 2 accepted contributions;
 //! contributions 1 (alice) and 2 (bob) accepted, 3 (alice) pending; model 1 by `developer` on
@@ -8,13 +8,17 @@
 use std::collections::BTreeMap;
 
 use alloy::{
-    primitives::{Address, B256, Bytes, U256, keccak256},
+    primitives::{Address, Bytes, U256, keccak256},
     signers::local::PrivateKeySigner,
+};
+use openledger_billing::{
+    AttributionWeight, Receipt,
+    batch::{self, Billed},
 };
 use openledger_primitives::{
     bindings::{DatanetRegistry, ModelRegistry, OpenToken, OperatorRegistry, Settlement},
-    eip712::{Batch, DataCredit, Debit, SignedVoucher, Voucher, sign_batch, sign_voucher},
-    split::{CreditKey, SplitPolicy, distribute_data_share},
+    eip712::{Batch, SignedVoucher, Voucher, sign_batch, sign_voucher},
+    split::{CreditKey, SplitPolicy},
 };
 
 use crate::{
@@ -208,7 +212,7 @@ pub async fn world<C: Chain>(chain: C) -> Suite<C> {
     s
 }
 
-/// One user's charge in a batch.
+/// One user's charge in a batch: one receipt of `amount` wei.
 #[derive(Debug, Clone)]
 pub struct Charge {
     /// The paying user's key (signs the voucher).
@@ -230,6 +234,8 @@ pub struct SignedBatch {
     pub signature: Bytes,
     /// One voucher per debit.
     pub vouchers: Vec<SignedVoucher>,
+    /// The receipts the batch's root commits to, in the order of its charges.
+    pub receipts: Vec<Receipt>,
 }
 
 impl SignedBatch {
@@ -252,20 +258,53 @@ impl SignedBatch {
     }
 }
 
-/// Attribution of one model's data share: weights per (datanet, contribution) out of
-/// `denominator`, the rest to `remainder_datanet`.
+/// Attribution of every receipt of one model: weights in parts per million per (datanet,
+/// contribution), the rest to `remainder_datanet`.
 #[derive(Debug, Clone)]
 pub struct Attribution {
-    /// Weights.
-    pub weights: BTreeMap<CreditKey, u128>,
-    /// What the weights are fractions of.
-    pub denominator: u128,
+    /// Weights in ppm, summing to at most 1,000,000.
+    pub weights: BTreeMap<CreditKey, u32>,
     /// Datanet receiving the unattributed share.
     pub remainder_datanet: U256,
 }
 
-/// Builds and signs a valid batch: debits sorted by (model, user), data credits computed from
-/// `attribution` with the split policy exactly as the contract will. Vouchers expire in a day.
+/// The receipt of charge `index` of batch `sequence`: its fee is the charge (the contract
+/// never sees tokens, so none are metered here), its attribution the model's.
+pub fn charge_receipt(
+    sequence: u64,
+    index: usize,
+    charge: &Charge,
+    attribution: &Attribution,
+    timestamp: u64,
+) -> Receipt {
+    Receipt {
+        requestId: keccak256([sequence.to_be_bytes(), (index as u64).to_be_bytes()].concat()),
+        user: charge.user.address(),
+        modelId: charge.model,
+        modelVersion: 1,
+        tokensIn: 0,
+        tokensOut: 0,
+        fee: charge.amount,
+        promptHash: keccak256(format!("prompt {sequence}/{index}")),
+        outputHash: keccak256(format!("output {sequence}/{index}")),
+        datanetId: attribution.remainder_datanet,
+        attribution: attribution
+            .weights
+            .iter()
+            .map(|(&(datanet, contribution), &ppm)| AttributionWeight {
+                datanetId: datanet,
+                contributionId: contribution,
+                ppm,
+            })
+            .collect(),
+        timestamp,
+    }
+}
+
+/// Builds and signs a valid batch with the oracle's batch builder (`openledger-billing`): one
+/// receipt per charge, attributed as `attribution` says for its model, each backed by a
+/// voucher (nonce 0, expiring in a day) for its cap. The contract scenarios settling these
+/// batches are what prove the builder against the real contracts.
 pub async fn build_batch<C: Chain>(
     s: &Suite<C>,
     operator: Address,
@@ -275,62 +314,34 @@ pub async fn build_batch<C: Chain>(
     attribution: &BTreeMap<U256, Attribution>,
     policy: SplitPolicy,
 ) -> SignedBatch {
-    let mut charges = charges.to_vec();
-    charges.sort_by_key(|c| (c.model, c.user.address()));
-    let expiry = s.now().await + 86_400;
-    let mut debits = Vec::new();
-    let mut vouchers = Vec::new();
-    let mut totals: BTreeMap<U256, U256> = BTreeMap::new();
-    for c in &charges {
-        debits.push(Debit {
-            user: c.user.address(),
-            modelId: c.model,
-            amount: c.amount,
-        });
+    let now = s.now().await;
+    let mut items = Vec::new();
+    for (index, c) in charges.iter().enumerate() {
+        let a = attribution
+            .get(&c.model)
+            .expect("attribution for every charged model");
         let voucher = Voucher {
             user: c.user.address(),
             operator,
             modelId: c.model,
             cumulativeCap: c.cap,
-            expiry,
+            expiry: now + 86_400,
             nonce: 0,
         };
-        vouchers.push(
-            sign_voucher(&c.user, &s.domain, &voucher)
+        items.push(Billed {
+            receipt: charge_receipt(sequence, index, c, a, now),
+            voucher: sign_voucher(&c.user, &s.domain, &voucher)
                 .await
                 .expect("signs"),
-        );
-        *totals.entry(c.model).or_default() += c.amount;
+        });
     }
-    let mut credits = Vec::new();
-    for (model, total) in totals {
-        let share = policy.split(total).data;
-        let a = attribution
-            .get(&model)
-            .expect("attribution for every charged model");
-        let split = distribute_data_share(share, &a.weights, a.denominator, a.remainder_datanet)
-            .expect("valid weights");
-        for ((datanet, contribution), amount) in split {
-            credits.push(DataCredit {
-                modelId: model,
-                datanetId: datanet,
-                contributionId: contribution,
-                amount,
-            });
-        }
-    }
-    let batch = Batch {
-        operator,
-        sequence,
-        receiptsRoot: B256::repeat_byte(0x42),
-        debits,
-        credits,
-    };
-    let signature = sign_batch(key, &s.domain, &batch).await.expect("signs");
+    let plan = batch::build(operator, sequence, items, &policy).expect("a valid batch");
+    let signed = plan.sign(key, &s.domain).await.expect("signs");
     SignedBatch {
-        batch,
-        signature,
-        vouchers,
+        signature: signed.signature,
+        batch: signed.plan.batch,
+        vouchers: signed.plan.vouchers,
+        receipts: signed.plan.receipts,
     }
 }
 
@@ -339,14 +350,13 @@ pub async fn build_batch<C: Chain>(
 pub fn world_attribution() -> BTreeMap<U256, Attribution> {
     let d = U256::from(DATANET);
     let weights = BTreeMap::from([
-        ((d, U256::from(1)), 600_000u128),
-        ((d, U256::from(2)), 250_000u128),
+        ((d, U256::from(1)), 600_000u32),
+        ((d, U256::from(2)), 250_000u32),
     ]);
     BTreeMap::from([(
         U256::from(MODEL),
         Attribution {
             weights,
-            denominator: 1_000_000,
             remainder_datanet: d,
         },
     )])

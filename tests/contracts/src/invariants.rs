@@ -286,7 +286,10 @@ async fn settle<C: Chain>(
         ((d, U256::from(1)), u128::from(weights.0)),
         ((d, U256::from(2)), u128::from(weights.1)),
     ]);
-    attribution.get_mut(&U256::from(MODEL)).unwrap().weights = weights.clone();
+    attribution.get_mut(&U256::from(MODEL)).unwrap().weights = weights
+        .iter()
+        .map(|(&key, &w)| (key, u32::try_from(w).expect("ppm fits u32")))
+        .collect();
     let sequence = m.sequence + 1;
     let b = build_batch(
         s,

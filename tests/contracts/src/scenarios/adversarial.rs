@@ -17,6 +17,7 @@ use crate::{
         Attribution, Charge, DATANET, MODEL, SignedBatch, accepted_contribution, build_batch,
         snapshot, world, world_attribution, world_batch,
     },
+    scenario,
     suite::{Suite, open},
 };
 
@@ -41,6 +42,7 @@ pub async fn replayed_or_skipped_sequence_is_refused<C: Chain>(chain: C) {
     let err = refused::<_, Settlement::BadSequence>(&s, &skipped).await;
     assert_eq!((err.expected, err.got), (2, 3));
 }
+scenario!(replayed_or_skipped_sequence_is_refused);
 
 /// Batches from unregistered, unstaked or slashed operators are refused.
 pub async fn inactive_operators_are_refused<C: Chain>(chain: C) {
@@ -104,6 +106,7 @@ pub async fn inactive_operators_are_refused<C: Chain>(chain: C) {
     .await;
     refused::<_, Settlement::OperatorNotActive>(&s, &b).await;
 }
+scenario!(inactive_operators_are_refused);
 
 /// A batch signed by a key other than the operator's registered signer is refused.
 pub async fn batch_signed_by_wrong_key_is_refused<C: Chain>(chain: C) {
@@ -118,6 +121,7 @@ pub async fn batch_signed_by_wrong_key_is_refused<C: Chain>(chain: C) {
     garbage.signature = Bytes::from(vec![1u8; 65]);
     refused::<_, Settlement::InvalidOperatorSignature>(&s, &garbage).await;
 }
+scenario!(batch_signed_by_wrong_key_is_refused);
 
 /// Forged, expired, mismatched and over-cap vouchers are refused.
 pub async fn bad_vouchers_are_refused<C: Chain>(chain: C) {
@@ -160,6 +164,7 @@ pub async fn bad_vouchers_are_refused<C: Chain>(chain: C) {
     b.vouchers.pop();
     refused::<_, Settlement::VoucherCountMismatch>(&s, &b).await;
 }
+scenario!(bad_vouchers_are_refused);
 
 /// No user is charged beyond the cumulative cap it signed, within one batch or across batches.
 pub async fn charges_over_the_cap_are_refused<C: Chain>(chain: C) {
@@ -227,6 +232,7 @@ pub async fn charges_over_the_cap_are_refused<C: Chain>(chain: C) {
     .await;
     refused::<_, Settlement::InsufficientBalance>(&s, &b).await;
 }
+scenario!(charges_over_the_cap_are_refused);
 
 /// Signatures made for another chain id or another settlement contract are worthless here.
 pub async fn signatures_do_not_cross_chains_or_contracts<C: Chain>(chain: C) {
@@ -247,6 +253,7 @@ pub async fn signatures_do_not_cross_chains_or_contracts<C: Chain>(chain: C) {
         refused::<_, Settlement::InvalidVoucherSignature>(&s, &b).await;
     }
 }
+scenario!(signatures_do_not_cross_chains_or_contracts);
 
 /// Duplicate or unsorted debits and credits, wrong totals, zero amounts and credits without a
 /// debit are refused.
@@ -325,6 +332,7 @@ pub async fn malformed_batches_are_refused<C: Chain>(chain: C) {
     b.resign(&s.domain, &key).await;
     refused::<_, Settlement::EmptyBatch>(&s, &b).await;
 }
+scenario!(malformed_batches_are_refused);
 
 /// Data credits can only pay accepted contributions of datanets behind the model.
 pub async fn data_credits_must_be_in_lineage_and_accepted<C: Chain>(chain: C) {
@@ -345,12 +353,11 @@ pub async fn data_credits_must_be_in_lineage_and_accepted<C: Chain>(chain: C) {
     let pending = U256::from(3); // the world's pending contribution in datanet 1
 
     let attribution = |datanet: U256, contribution: U256| {
-        let weights = std::collections::BTreeMap::from([((datanet, contribution), 500_000u128)]);
+        let weights = std::collections::BTreeMap::from([((datanet, contribution), 500_000u32)]);
         std::collections::BTreeMap::from([(
             U256::from(MODEL),
             Attribution {
                 weights,
-                denominator: 1_000_000,
                 remainder_datanet: U256::from(DATANET),
             },
         )])
@@ -429,6 +436,7 @@ pub async fn data_credits_must_be_in_lineage_and_accepted<C: Chain>(chain: C) {
     .await;
     s.ok(&a.operator, s.settlement(), b.call()).await;
 }
+scenario!(data_credits_must_be_in_lineage_and_accepted);
 
 /// A charge that would overflow the cumulative spent counter reverts with the checked
 /// arithmetic panic and changes nothing.
@@ -475,6 +483,7 @@ pub async fn overflowing_charge_is_refused<C: Chain>(chain: C) {
     }
     assert_eq!(snapshot(&s).await, before);
 }
+scenario!(overflowing_charge_is_refused);
 
 /// A token that calls back into settlement while being transferred out cannot re-enter:
 /// the guard refuses the inner call and the outer one pays exactly once.
@@ -586,3 +595,4 @@ pub async fn reentrancy_is_blocked<C: Chain>(chain: C) {
         U256::ZERO
     );
 }
+scenario!(reentrancy_is_blocked);

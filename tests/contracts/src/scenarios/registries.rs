@@ -8,6 +8,7 @@ use openledger_primitives::bindings::{
 use crate::{
     backend::Chain,
     fixtures::{accepted_contribution, add_contribution, approve, balance, fund, snapshot},
+    scenario,
     suite::{Suite, open},
 };
 
@@ -152,6 +153,7 @@ pub async fn datanet_contribution_lifecycle<C: Chain>(chain: C) {
         .await;
     assert_eq!(err.status, contribution_status::ACCEPTED);
 }
+scenario!(datanet_contribution_lifecycle);
 
 /// Given a datanet, then only its owner and governance-appointed curators curate; bad input is
 /// refused with a clear error and changes nothing.
@@ -256,6 +258,7 @@ pub async fn datanet_curation_is_access_controlled<C: Chain>(chain: C) {
     )
     .await;
 }
+scenario!(datanet_curation_is_access_controlled);
 
 /// Given datanets with and without enough accepted contributions, then registration succeeds
 /// only on those that meet their requirements; versions record lineage; price changes and
@@ -438,6 +441,7 @@ pub async fn model_registration_versions_and_lineage<C: Chain>(chain: C) {
     )
     .await;
 }
+scenario!(model_registration_versions_and_lineage);
 
 /// Given an operator, when it stakes, sets a signer, serves, unstakes and is slashed, then its
 /// status, stake and the treasury follow the rules, and only governance slashes.
@@ -661,6 +665,7 @@ pub async fn operator_stake_unstake_and_slash<C: Chain>(chain: C) {
     )
     .await;
 }
+scenario!(operator_stake_unstake_and_slash);
 
 /// Given the world, then the read-only views agree with what was done, and the EIP-712
 /// digests the contract computes equal the ones signers compute off chain.
@@ -793,3 +798,4 @@ pub async fn views_and_digests_agree<C: Chain>(chain: C) {
         a.bob.address()
     );
 }
+scenario!(views_and_digests_agree);

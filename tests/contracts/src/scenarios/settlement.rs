@@ -7,10 +7,13 @@ use openledger_primitives::{
     split::SplitPolicy,
 };
 
+use openledger_billing::merkle::{MerkleTree, leaf_hash, verify};
+
 use crate::{
     backend::Chain,
     fixtures::{DATANET, MODEL, balance, snapshot, world, world_batch},
     invariants::assert_escrow_invariant,
+    scenario,
     suite::open,
 };
 
@@ -33,6 +36,18 @@ pub async fn settle_batch_splits_fees_exactly<C: Chain>(chain: C) {
         (settled.operator, settled.sequence, settled.totalCharged),
         (a.operator.address(), 1, total)
     );
+    // The settled root commits to the batch's receipts: each proves against it, as the
+    // indexer checks what the oracle serves.
+    assert_eq!(b.receipts.len(), 2);
+    let tree = MerkleTree::of_receipts(&b.receipts).unwrap();
+    assert_eq!(tree.root(), settled.receiptsRoot);
+    for (i, r) in b.receipts.iter().enumerate() {
+        assert!(verify(
+            settled.receiptsRoot,
+            leaf_hash(r),
+            &tree.proof(i).unwrap()
+        ));
+    }
     assert_eq!(
         s.view(
             s.settlement(),
@@ -98,6 +113,7 @@ pub async fn settle_batch_splits_fees_exactly<C: Chain>(chain: C) {
     );
     assert_escrow_invariant(&s).await;
 }
+scenario!(settle_batch_splits_fees_exactly);
 
 /// Given credited rewards, when beneficiaries claim, then they receive exactly their balance
 /// once; a second claim is refused and changes nothing.
@@ -130,6 +146,7 @@ pub async fn claim_pays_once<C: Chain>(chain: C) {
     assert_eq!(snapshot(&s).await, snap);
     assert_escrow_invariant(&s).await;
 }
+scenario!(claim_pays_once);
 
 /// Given a deposit, when the user asks to withdraw, then nothing is paid before the delay; work
 /// signed meanwhile still settles; afterwards the user gets min(requested, balance).
@@ -187,6 +204,7 @@ pub async fn withdrawal_waits_for_the_delay<C: Chain>(chain: C) {
     .await;
     assert_escrow_invariant(&s).await;
 }
+scenario!(withdrawal_waits_for_the_delay);
 
 /// Given a permit signature, when the user deposits with it, then no separate approval is
 /// needed.
@@ -229,6 +247,7 @@ pub async fn deposit_with_permit<C: Chain>(chain: C) {
     );
     assert_escrow_invariant(&s).await;
 }
+scenario!(deposit_with_permit);
 
 /// Given vouchers with nonce 0, when the user cancels nonces below 1, then a batch relying on
 /// them is refused and nothing changes.
@@ -264,6 +283,7 @@ pub async fn cancelled_vouchers_are_refused<C: Chain>(chain: C) {
     assert_eq!(err.nonce, 0);
     assert_eq!(snapshot(&s).await, snap);
 }
+scenario!(cancelled_vouchers_are_refused);
 
 /// Given governance, then it alone changes the split (within bounds) and the withdrawal delay,
 /// with events, and hands over its role in two steps; batches follow the new split.
@@ -404,3 +424,4 @@ pub async fn governance_changes_parameters<C: Chain>(chain: C) {
     .await;
     assert_escrow_invariant(&s).await;
 }
+scenario!(governance_changes_parameters);

@@ -11,6 +11,7 @@ use openledger_primitives::bindings::OpenToken;
 use crate::{
     backend::Chain,
     fixtures::balance,
+    scenario,
     suite::{Suite, open},
 };
 
@@ -30,6 +31,7 @@ pub async fn token_has_fixed_supply_at_distribution<C: Chain>(chain: C) {
     assert_eq!(supply, open(1_000_000_000));
     assert_eq!(balance(&s, s.actors.governance.address()).await, supply);
 }
+scenario!(token_has_fixed_supply_at_distribution);
 
 /// Given a holder, when it transfers and approves, then balances, allowances and events follow.
 pub async fn token_transfers_and_allowances<C: Chain>(chain: C) {
@@ -108,6 +110,7 @@ pub async fn token_transfers_and_allowances<C: Chain>(chain: C) {
     )
     .await;
 }
+scenario!(token_transfers_and_allowances);
 
 /// Given a permit signed off chain by alice, when anyone submits it, then the allowance is set
 /// once; a replay, an expired permit or a permit signed by someone else is refused.
@@ -206,3 +209,4 @@ pub async fn token_permit<C: Chain>(chain: C) {
     s.reverts::<_, OpenToken::ERC2612ExpiredSignature>(carol, s.token(), late_call)
         .await;
 }
+scenario!(token_permit);

@@ -1,25 +1,26 @@
-//! Random operation sequences against one anvil, a fresh world per case. The seed is printed;
-//! rerun a failure with `OPENLEDGER_PROPTEST_SEED=<seed>`.
+//! Random operation sequences against one anvil, a fresh world per case. The seed is fixed
+//! ([`DEFAULT_SEED`]) and printed; `OPENLEDGER_TEST_SEED=<seed>` replays or varies it and
+//! `OPENLEDGER_TEST_CASES=<n>` sets the number of cases (default 16).
 
 use openledger_contract_tests::{evm::AnvilChain, fixtures::world, invariants};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
-#[test]
-fn invariants_hold_under_random_operations() {
-    let seed: u64 = std::env::var("OPENLEDGER_PROPTEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    let cases: u32 = std::env::var("OPENLEDGER_PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(16);
-    println!("OPENLEDGER_PROPTEST_SEED={seed} (cases: {cases})");
+/// The seed used unless `OPENLEDGER_TEST_SEED` says otherwise.
+pub const DEFAULT_SEED: u64 = 20_261_201;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(s) => s
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={s:?} is not a valid number")),
+        Err(_) => default,
+    }
+}
+
+pub fn invariants_hold_under_random_operations() {
+    let seed: u64 = env_or("OPENLEDGER_TEST_SEED", DEFAULT_SEED);
+    let cases: u32 = env_or("OPENLEDGER_TEST_CASES", 16);
+    println!("OPENLEDGER_TEST_SEED={seed} (cases: {cases}; set OPENLEDGER_TEST_SEED to vary)");
     let mut seed_bytes = [0u8; 32];
     seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let config = Config {
@@ -47,6 +48,6 @@ fn invariants_hold_under_random_operations() {
         Ok(())
     });
     if let Err(e) = result {
-        panic!("invariant violated (OPENLEDGER_PROPTEST_SEED={seed}): {e}");
+        panic!("invariant violated (OPENLEDGER_TEST_SEED={seed}): {e}");
     }
 }

@@ -1,0 +1,242 @@
+//! The batch builder: a hand-worked batch, the refusals, and the no-value-created-or-lost
+//! property over random receipts.
+
+use std::collections::BTreeSet;
+
+use alloy::primitives::{Address, B256, U256};
+use openledger_billing::{
+    Error,
+    batch::{Billed, build},
+    credit::credits_by_model,
+    merkle::{leaf_hash, verify},
+};
+use openledger_primitives::{
+    eip712::{Debit, batch_digest},
+    split::SplitPolicy,
+};
+use proptest::prelude::*;
+
+use crate::common::{self, domain, key, operator, receipt, sign, voucher};
+
+fn billed(id: u64, user: u8, model: u64, fee: u64, cap: u64) -> Billed {
+    let k = key(user);
+    Billed {
+        receipt: receipt(id, k.address(), model, U256::from(fee), &[(1, 1, 600_000)]),
+        voucher: sign(&k, &domain(), voucher(&k, model, U256::from(cap))),
+    }
+}
+
+#[tokio::test]
+async fn a_hand_worked_batch() {
+    // Users 1 and 2 on model 1 (user 1 twice, on two vouchers), user 1 on model 2.
+    let items = vec![
+        billed(1, 1, 1, 1_000, 5_000),
+        billed(2, 2, 1, 2_000, 5_000),
+        billed(3, 1, 1, 500, 9_000),
+        billed(4, 1, 2, 10_000, 50_000),
+    ];
+    let receipts: Vec<_> = items.iter().map(|b| b.receipt.clone()).collect();
+    let plan = build(operator(), 7, items.clone(), &SplitPolicy::default()).unwrap();
+    let (u1, u2) = (key(1).address(), key(2).address());
+    let mut model1 = vec![
+        Debit {
+            user: u1,
+            modelId: U256::from(1),
+            amount: U256::from(1_500),
+        },
+        Debit {
+            user: u2,
+            modelId: U256::from(1),
+            amount: U256::from(2_000),
+        },
+    ];
+    model1.sort_by_key(|d| d.user);
+    let mut expected = model1;
+    expected.push(Debit {
+        user: u1,
+        modelId: U256::from(2),
+        amount: U256::from(10_000),
+    });
+    assert_eq!(plan.batch.debits, expected);
+    assert_eq!((plan.batch.operator, plan.batch.sequence), (operator(), 7));
+    // user 1's model-1 debit relies on its higher-cap voucher.
+    let i = plan
+        .batch
+        .debits
+        .iter()
+        .position(|d| d.user == u1 && d.modelId == U256::from(1))
+        .unwrap();
+    assert_eq!(plan.vouchers[i], items[2].voucher);
+    assert_eq!(plan.vouchers.len(), 3);
+    // Model 1: 3500 wei, data 1575 = 945 (60 %) to contribution 1, 630 to datanet 1.
+    // Model 2: 10000 wei, data 4500 = 2700 + 1800.
+    let credits: Vec<_> = plan
+        .batch
+        .credits
+        .iter()
+        .map(|c| {
+            (
+                c.modelId.to::<u64>(),
+                c.contributionId.to::<u64>(),
+                c.amount.to::<u64>(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        credits,
+        [(1, 0, 630), (1, 1, 945), (2, 0, 1_800), (2, 1, 2_700)]
+    );
+    assert_eq!(
+        plan.models,
+        credits_by_model(&receipts, &SplitPolicy::default()).unwrap()
+    );
+    assert_eq!(plan.total_charged(), U256::from(13_500));
+    // The root commits to every receipt.
+    assert_eq!(plan.batch.receiptsRoot, plan.tree.root());
+    for (i, r) in receipts.iter().enumerate() {
+        assert!(verify(
+            plan.batch.receiptsRoot,
+            leaf_hash(r),
+            &plan.proof(i).unwrap()
+        ));
+    }
+    // Signed by the operator key over the settlement domain.
+    let signer = key(201);
+    let signed = plan.clone().sign(&signer, &domain()).await.unwrap();
+    let sig = alloy::primitives::Signature::from_raw(&signed.signature).unwrap();
+    assert_eq!(
+        sig.recover_address_from_prehash(&batch_digest(&domain(), &plan.batch))
+            .unwrap(),
+        signer.address()
+    );
+    let call = signed.call();
+    assert_eq!((call.batch, call.vouchers), (plan.batch, plan.vouchers));
+}
+
+#[test]
+fn refused_inputs() {
+    let policy = SplitPolicy::default();
+    assert_eq!(
+        build(operator(), 1, vec![], &policy),
+        Err(Error::NothingToSettle)
+    );
+    assert_eq!(
+        build(operator(), 1, vec![billed(1, 1, 1, 0, 10)], &policy),
+        Err(Error::NothingToSettle)
+    );
+    assert_eq!(
+        build(
+            operator(),
+            1,
+            vec![billed(1, 1, 1, 5, 10), billed(1, 2, 1, 5, 10)],
+            &policy
+        ),
+        Err(Error::DuplicateRequest {
+            request_id: B256::from(U256::from(1))
+        })
+    );
+    // A voucher of another user, for another model, or for another operator.
+    let mut other_user = billed(1, 1, 1, 5, 10);
+    other_user.voucher = billed(1, 2, 1, 5, 10).voucher;
+    let mut other_model = billed(1, 1, 1, 5, 10);
+    other_model.voucher = billed(1, 1, 2, 5, 10).voucher;
+    for item in [other_user, other_model] {
+        assert!(matches!(
+            build(operator(), 1, vec![item], &policy),
+            Err(Error::VoucherDoesNotCover { .. })
+        ));
+    }
+    assert!(matches!(
+        build(
+            Address::repeat_byte(9),
+            1,
+            vec![billed(1, 1, 1, 5, 10)],
+            &policy
+        ),
+        Err(Error::VoucherDoesNotCover { .. })
+    ));
+    let mut bad = billed(1, 1, 1, 5, 10);
+    bad.receipt.attribution[0].ppm = 1_000_001;
+    assert!(matches!(
+        build(operator(), 1, vec![bad], &policy),
+        Err(Error::WeightsExceedOne { .. })
+    ));
+    // Fees of one (model, user) that overflow.
+    let big = |id| {
+        let mut b = billed(id, 1, 1, 0, 10);
+        b.receipt.fee = U256::MAX;
+        b
+    };
+    assert_eq!(
+        build(operator(), 1, vec![big(1), big(2)], &policy),
+        Err(Error::AmountOverflow)
+    );
+}
+
+/// A random receipt: user 1..=4, model 1..=3, fee, up to three weights over datanets 1..=2.
+fn arb_item() -> impl Strategy<Value = Billed> {
+    (
+        1u8..=4,
+        1u64..=3,
+        0u128..=1_000_000_000_000_000_000_000_000,
+        proptest::collection::btree_map((1u64..=2, 1u64..=6), 0u32..=333_333, 0..=3),
+        1u64..=2,
+    )
+        .prop_map(|(user, model, fee, weights, datanet)| {
+            let k = key(user);
+            let attribution: Vec<_> = weights.iter().map(|(&(d, c), &w)| (d, c, w)).collect();
+            let mut r = receipt(0, k.address(), model, U256::from(fee), &attribution);
+            r.datanetId = U256::from(datanet);
+            Billed {
+                receipt: r,
+                voucher: sign(&k, &domain(), voucher(&k, model, U256::MAX)),
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(common::config(48))]
+
+    /// Σ debits = Σ fees; per model, protocol + operator + developer + Σ credits = the model's
+    /// debits; debits and credits strictly sorted and non-zero; every receipt proves.
+    #[test]
+    fn no_value_is_created_or_lost(mut items in proptest::collection::vec(arb_item(), 1..16)) {
+        for (i, item) in items.iter_mut().enumerate() {
+            item.receipt.requestId = B256::from(U256::from(i));
+        }
+        let fees: U256 = items.iter().map(|b| b.receipt.fee).sum();
+        let receipts: Vec<_> = items.iter().map(|b| b.receipt.clone()).collect();
+        let plan = match build(operator(), 1, items, &SplitPolicy::default()) {
+            Err(Error::NothingToSettle) => { prop_assert!(fees.is_zero()); return Ok(()); }
+            other => other.unwrap(),
+        };
+        let debits: U256 = plan.batch.debits.iter().map(|d| d.amount).sum();
+        prop_assert_eq!(debits, fees);
+        prop_assert_eq!(plan.vouchers.len(), plan.batch.debits.len());
+        for w in plan.batch.debits.windows(2) {
+            prop_assert!((w[0].modelId, w[0].user) < (w[1].modelId, w[1].user));
+        }
+        prop_assert!(plan.batch.debits.iter().all(|d| !d.amount.is_zero()));
+        for w in plan.batch.credits.windows(2) {
+            prop_assert!((w[0].modelId, w[0].datanetId, w[0].contributionId)
+                < (w[1].modelId, w[1].datanetId, w[1].contributionId));
+        }
+        prop_assert!(plan.batch.credits.iter().all(|c| !c.amount.is_zero()));
+        let models: BTreeSet<U256> = plan.batch.debits.iter().map(|d| d.modelId).collect();
+        for m in &plan.models {
+            let charged: U256 = plan.batch.debits.iter().filter(|d| d.modelId == m.model_id).map(|d| d.amount).sum();
+            let credited: U256 = plan.batch.credits.iter().filter(|c| c.modelId == m.model_id).map(|c| c.amount).sum();
+            prop_assert_eq!(m.total, charged);
+            prop_assert_eq!(credited, m.split.data);
+            prop_assert_eq!(m.split.protocol + m.split.operator + m.split.developer + credited, charged);
+            prop_assert!(m.total.is_zero() || models.contains(&m.model_id));
+        }
+        prop_assert!(plan.batch.credits.iter().all(|c| models.contains(&c.modelId)));
+        for (i, r) in receipts.iter().enumerate() {
+            prop_assert!(verify(plan.batch.receiptsRoot, leaf_hash(r), &plan.proof(i).unwrap()));
+            let mut tampered = r.clone();
+            tampered.timestamp ^= 1;
+            prop_assert!(!verify(plan.batch.receiptsRoot, leaf_hash(&tampered), &plan.proof(i).unwrap()));
+        }
+    }
+}
