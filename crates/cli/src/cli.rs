@@ -122,7 +122,7 @@ pub fn run() -> Result<()> {
         tracing::info!(target: "openledger::config", file = %path.display(), "configuration file read");
     }
     if let Command::Config(_) = cli.command {
-        print!("{}", settings.to_toml());
+        print!("{}", settings.to_toml()?);
         return Ok(());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

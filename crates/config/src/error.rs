@@ -31,6 +31,12 @@ pub enum Error {
         /// Why it is refused.
         reason: String,
     },
+    /// The settings cannot be written as TOML (a path that is not UTF-8).
+    #[error("cannot print the settings as TOML: {reason}")]
+    Print {
+        /// The TOML serializer's message.
+        reason: String,
+    },
 }
 
 /// Result with this crate's [`Error`].

@@ -308,7 +308,7 @@ mod tests {
                 ],
             ),
         ] {
-            let text = s.to_toml();
+            let text = s.to_toml().unwrap();
             let again = Settings::resolve(
                 ConfigFile::from_toml(&text).unwrap(),
                 Overrides::default(),
@@ -333,7 +333,7 @@ mod tests {
             ],
         );
         assert_eq!(s.deploy.private_key.as_deref(), Some("0xdeadbeefcafe"));
-        let text = s.to_toml();
+        let text = s.to_toml().unwrap();
         assert!(
             !text.contains("deadbeefcafe") && !text.contains("hunter2"),
             "{text}"
@@ -399,7 +399,7 @@ mod tests {
             },
         )
         .unwrap();
-        let tables: toml::Table = toml::from_str(&defaults.to_toml()).unwrap();
+        let tables: toml::Table = toml::from_str(&defaults.to_toml().unwrap()).unwrap();
         for (_, table, cmd) in groups() {
             for arg in cmd.get_arguments() {
                 let id = arg.get_id().as_str();

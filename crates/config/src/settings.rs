@@ -4,8 +4,8 @@ use openledger_devnet::DevnetConfig;
 use serde::Serialize;
 
 use crate::{
-    ConfigFile, DeployOptions, DeploySettings, DevnetOptions, DevnetSettings, OracleOptions, Paths,
-    Result,
+    ConfigFile, DeployOptions, DeploySettings, DevnetOptions, DevnetSettings, Error, OracleOptions,
+    Paths, Result,
 };
 
 /// The env-and-flag layer, as clap parsed it for one subcommand: the groups the subcommand
@@ -56,8 +56,11 @@ impl Settings {
         }
     }
 
-    /// The settings as the text of an `openledger.toml` that reproduces them.
-    pub fn to_toml(&self) -> String {
-        toml::to_string(self).expect("settings are plain tables of TOML values")
+    /// The settings as the text of an `openledger.toml` that reproduces them; fails only on a
+    /// path that is not UTF-8.
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).map_err(|e| Error::Print {
+            reason: e.to_string(),
+        })
     }
 }
