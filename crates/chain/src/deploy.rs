@@ -29,8 +29,12 @@ use crate::{Error, Result};
 pub const OPEN: u128 = 1_000_000_000_000_000_000;
 
 /// Parameters of a deployment. Addresses left `None` default to the deployer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+///
+/// A plain value with library defaults; the `openledger` binary fills it from the `[deploy]`
+/// table of `openledger.toml`, `OPENLEDGER_DEPLOY_*` env and flags (see `openledger-config`),
+/// with these snake_case field names as keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct DeployConfig {
     /// The admin role of every governed contract (a timelock or multisig in production).
     pub governance: Option<Address>,
@@ -62,32 +66,6 @@ impl Default for DeployConfig {
             withdrawal_delay: 24 * 3600,
             split: SplitPolicy::default(),
         }
-    }
-}
-
-impl DeployConfig {
-    /// Defaults overlaid with a TOML file (camelCase keys, as in this struct's serde form;
-    /// amounts in wei as decimal or `0x` hex strings). Example:
-    ///
-    /// ```toml
-    /// minStake = "5000000000000000000000"   # 5,000 OPEN
-    /// withdrawalDelay = 172800              # 2 days
-    /// split = { protocolBps = 500, operatorBps = 1500, developerBps = 3000, dataBps = 5000 }
-    /// ```
-    pub fn from_toml_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-        Self::from_toml(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
-    }
-
-    /// Defaults overlaid with TOML text; the split is validated.
-    pub fn from_toml(text: &str) -> Result<Self> {
-        let config: Self = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
-        config
-            .split
-            .validate()
-            .map_err(|e| Error::Config(e.to_string()))?;
-        Ok(config)
     }
 }
 
@@ -298,30 +276,6 @@ mod tests {
             },
             abi_hashes: current_abi_hashes(),
         }
-    }
-
-    #[test]
-    fn deploy_config_layers_toml_over_defaults() {
-        let c = DeployConfig::from_toml(
-            "minStake = \"5000\"\nwithdrawalDelay = 60\nsplit = { protocolBps = 500, operatorBps = 1500, developerBps = 3000, dataBps = 5000 }\n",
-        )
-        .unwrap();
-        assert_eq!(c.min_stake, U256::from(5000));
-        assert_eq!(c.withdrawal_delay, 60);
-        assert_eq!(c.split.data_bps, 5000);
-        assert_eq!(c.supply, DeployConfig::default().supply);
-        let bad = DeployConfig::from_toml(
-            "split = { protocolBps = 9000, operatorBps = 0, developerBps = 0, dataBps = 1000 }",
-        );
-        assert!(
-            bad.unwrap_err()
-                .to_string()
-                .contains("invalid split policy")
-        );
-        assert!(
-            DeployConfig::from_toml("minStak = 1").is_err(),
-            "unknown keys are refused"
-        );
     }
 
     #[test]

@@ -37,9 +37,10 @@ pub enum SplitError {
     },
 }
 
-/// Governable shares of every fee, in basis points.
+/// Governable shares of every fee, in basis points. Serializes with snake_case keys, the key
+/// style of `openledger.toml` (`split = { protocol_bps = 500, ... }`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 pub struct SplitPolicy {
     /// Protocol treasury share (also receives rounding dust).
     pub protocol_bps: u16,

@@ -521,6 +521,8 @@ fn main() {
         return;
     }
     let base = EngineConfig {
+        model_path: openledger_engine::default_model_dir()
+            .join(openledger_engine::DEFAULT_MODEL_FILE),
         weight_format: args.format,
         ..Default::default()
     };

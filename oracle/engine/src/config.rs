@@ -12,8 +12,9 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineConfig {
-    /// Path of the GGUF model. Default: `$OPENLEDGER_MODEL_DIR/SmolLM2-135M-Instruct.Q4_1.gguf`
-    /// (model dir default `~/.cache/openledger/models`).
+    /// Path of the GGUF model. Default: [`DEFAULT_MODEL_FILE`](crate::DEFAULT_MODEL_FILE) in the
+    /// working directory (this default reads no environment; the `openledger` binary's loader
+    /// puts the file in `$OPENLEDGER_MODEL_DIR`, see `openledger_config::Paths`).
     pub model_path: PathBuf,
     /// Name under which the base model is served. Default `smollm2-135m`.
     pub model_name: String,
@@ -42,7 +43,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
-            model_path: openledger_tokenizer::default_model_path(),
+            model_path: PathBuf::from(openledger_tokenizer::DEFAULT_MODEL_FILE),
             model_name: "smollm2-135m".into(),
             device: "cpu".into(),
             weight_format: WeightFormat::default(),

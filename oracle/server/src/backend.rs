@@ -31,16 +31,16 @@ impl std::str::FromStr for BackendKind {
     }
 }
 
-/// Settings of the libtorch backend (the `[tch]` table).
+/// Settings of the libtorch backend (the `[oracle.tch]` table).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TchConfig {
     /// The TorchScript model (`torch.jit.script(model).save(path)`). Default: none (required
     /// with `backend = "tch"`).
-    pub model_path: Option<PathBuf>,
+    pub model: Option<PathBuf>,
     /// A GGUF file whose tokenizer the model was trained with. Default: the candle engine's
     /// `model_path` (SmolLM2's tokenizer).
-    pub tokenizer_path: Option<PathBuf>,
+    pub tokenizer: Option<PathBuf>,
     /// Name under which the model is served. Default `torchscript`.
     pub model_name: String,
     /// Longest sequence run through the module. Default 2048.
@@ -52,8 +52,8 @@ pub struct TchConfig {
 impl Default for TchConfig {
     fn default() -> Self {
         Self {
-            model_path: None,
-            tokenizer_path: None,
+            model: None,
+            tokenizer: None,
             model_name: "torchscript".into(),
             context_len: 2048,
             max_active: 4,
@@ -90,11 +90,13 @@ pub(crate) fn start(
 #[cfg(feature = "tch")]
 fn start_tch(engine: &EngineConfig, tch: &TchConfig, max_queue: usize) -> Result<Started> {
     use openledger_engine_tch::{TchEngine, TchEngineConfig, TchModel};
-    let model_path = tch.model_path.clone().ok_or_else(|| Error::Backend {
-        reason: "backend tch needs a TorchScript model: set tch.model_path (--model)".into(),
+    let model_path = tch.model.clone().ok_or_else(|| Error::Backend {
+        reason: "backend tch needs a TorchScript model: --model (OPENLEDGER_ORACLE_TCH_MODEL, \
+                 [oracle.tch] model)"
+            .into(),
     })?;
     let tokenizer_path = tch
-        .tokenizer_path
+        .tokenizer
         .clone()
         .unwrap_or_else(|| engine.model_path.clone());
     let tokenizer =

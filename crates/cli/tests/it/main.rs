@@ -1,11 +1,29 @@
 //! The `openledger` binary against a real anvil (needs `npm ci`; the test command runs it).
 
+mod config;
+
 use std::process::Command;
 
 use openledger_chain::{anvil::spawn_anvil, deploy::read_manifest};
 
-fn openledger() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_openledger"))
+/// The binary, with no component setting inherited from the caller's environment.
+pub fn openledger() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_openledger"));
+    for (var, _) in std::env::vars_os() {
+        let name = var.to_string_lossy();
+        if [
+            "OPENLEDGER_ORACLE_",
+            "OPENLEDGER_DEPLOY_",
+            "OPENLEDGER_DEVNET_",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
+            || name == "OPENLEDGER_CONFIG"
+        {
+            cmd.env_remove(&var);
+        }
+    }
+    cmd
 }
 
 #[test]
@@ -15,8 +33,12 @@ fn deploy_writes_a_manifest_readers_accept() {
     let manifest = dir.path().join("deployment.json");
     let key = alloy::hex::encode_prefixed(anvil.keys()[1].to_bytes());
     let treasury = anvil.addresses()[2];
-    let config = dir.path().join("deploy.toml");
-    std::fs::write(&config, "minStake = \"7\"\nwithdrawalDelay = 60\n").unwrap();
+    let config = dir.path().join("openledger.toml");
+    std::fs::write(
+        &config,
+        "[deploy]\nmin_stake = \"7\"\nwithdrawal_delay = 60\n",
+    )
+    .unwrap();
     let out = openledger()
         .args([
             "deploy",
@@ -27,9 +49,9 @@ fn deploy_writes_a_manifest_readers_accept() {
             "--out",
         ])
         .arg(&manifest)
-        .arg("--deploy-config")
+        .arg("--config")
         .arg(&config)
-        .env("OPENLEDGER_PRIVATE_KEY", &key)
+        .env("OPENLEDGER_DEPLOY_PRIVATE_KEY", &key)
         .output()
         .unwrap();
     assert!(
@@ -77,11 +99,11 @@ fn deploy_writes_a_manifest_readers_accept() {
 fn deploy_without_a_signer_says_what_to_do() {
     let out = openledger()
         .args(["deploy", "--rpc-url", "http://127.0.0.1:9"])
-        .env_remove("OPENLEDGER_PRIVATE_KEY")
+        .env_remove("OPENLEDGER_DEPLOY_PRIVATE_KEY")
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("OPENLEDGER_PRIVATE_KEY"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("OPENLEDGER_DEPLOY_PRIVATE_KEY"));
 }
 
 #[test]
@@ -106,9 +128,9 @@ fn oracle_serve_refuses_a_bad_setting_before_loading_anything() {
 
     let out = openledger()
         .args(["oracle", "serve"])
-        .env("OPENLEDGER_MAX_BATCH", "many")
+        .env("OPENLEDGER_ORACLE_MAX_BATCH", "many")
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("OPENLEDGER_MAX_BATCH"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("OPENLEDGER_ORACLE_MAX_BATCH"));
 }

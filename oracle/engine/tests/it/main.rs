@@ -15,7 +15,7 @@ use openledger_engine::{Engine, EngineConfig, GenerateRequest, Prompt, SamplingP
 
 /// Path of the real model; panics with the fix when it is missing.
 pub fn model_path() -> PathBuf {
-    let path = EngineConfig::default().model_path;
+    let path = openledger_engine::default_model_dir().join(openledger_engine::DEFAULT_MODEL_FILE);
     assert!(
         path.is_file(),
         "model file {} is missing: run scripts/fetch-model.sh (or set OPENLEDGER_MODEL_DIR)",

@@ -34,11 +34,13 @@ use openledger_oracle::{Config, Server};
 
 /// Config for a test server: free port, the real model.
 pub fn test_config() -> Config {
-    let config = Config {
+    let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         max_tokens_limit: 64,
         ..Config::default()
     };
+    config.engine.model_path =
+        openledger_engine::default_model_dir().join(openledger_engine::DEFAULT_MODEL_FILE);
     assert!(
         config.engine.model_path.is_file(),
         "model file {} is missing: run scripts/fetch-model.sh (or set OPENLEDGER_MODEL_DIR)",
