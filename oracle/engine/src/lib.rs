@@ -131,12 +131,20 @@ pub enum Error {
         source: std::io::Error,
     },
     /// An adapter file is malformed or does not fit the base model.
-    #[error("adapter {adapter}: {reason}")]
+    #[error("adapter {adapter}: {source}")]
     AdapterFormat {
         /// Adapter name.
         adapter: String,
         /// What is wrong.
-        reason: String,
+        source: openledger_adapter::Error,
+    },
+    /// An adapter file changed on disk since it was indexed (its hash differs).
+    #[error(
+        "adapter {adapter}: the file changed since it was indexed; rescan the adapter directory"
+    )]
+    AdapterChanged {
+        /// Adapter name.
+        adapter: String,
     },
     /// The request queue is full; retry later.
     #[error("the engine is at capacity ({queued} requests waiting); retry later")]

@@ -83,7 +83,9 @@ impl From<EngineError> for ApiError {
                 Some("model_not_found"),
                 Some("model"),
             ),
-            EngineError::AdapterFormat { .. } | EngineError::AdapterFile { .. } => (
+            EngineError::AdapterFormat { .. }
+            | EngineError::AdapterChanged { .. }
+            | EngineError::AdapterFile { .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_request_error",
                 Some("adapter_unusable"),

@@ -2,38 +2,19 @@
 
 use std::path::Path;
 
-use openledger_engine::lora::{AdapterTensor, write_adapter};
+use openledger_adapter::testing::RandomAdapter;
 use openledger_engine::model::{StepRow, WeightFormat};
-use openledger_engine::{Engine, EngineConfig, Llama, LlamaConfig, LoraAdapter, Target};
+use openledger_engine::{Engine, EngineConfig, Llama, LlamaConfig, LoraAdapter};
 
 use crate::{greedy, model_path, run_together};
 
-/// Rank-8 adapter on q and v of every layer; `zero` makes B all zeros.
+/// The fixture's rank-8 adapter on q and v of every layer; `zero` makes B all zeros.
 fn adapter_bytes(cfg: &LlamaConfig, seed: u64, zero: bool) -> Vec<u8> {
-    let mut s = seed.wrapping_mul(2).wrapping_add(1);
-    let mut rnd = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.5
-    };
-    let r = 8;
-    let mut tensors = Vec::new();
-    for layer in 0..cfg.n_layer {
-        for target in [Target::Q, Target::V] {
-            let (i, o) = (cfg.in_dim(target), cfg.out_dim(target));
-            let a = (0..r * i).map(|_| rnd()).collect();
-            let b = (0..o * r).map(|_| if zero { 0.0 } else { rnd() }).collect();
-            tensors.push(AdapterTensor {
-                layer,
-                target,
-                a,
-                b,
-                shape: (r, i, o),
-            });
-        }
+    RandomAdapter {
+        zero_b: zero,
+        ..RandomAdapter::new(seed)
     }
-    write_adapter(16.0, &tensors).unwrap()
+    .to_bytes(&cfg.adapter_shape())
 }
 
 fn engine_with_adapters(dir: &Path, cache: usize, pinned: Vec<String>) -> Engine {
