@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use metrics_exporter_prometheus::PrometheusBuilder;
 use openledger_adapter::testing::RandomAdapter;
+use openledger_engine::metrics as metrics_names;
 use openledger_engine::{
     Engine, EngineConfig, Event, GenerateRequest, Prompt, SamplingParams, WeightFormat,
 };
@@ -645,9 +647,13 @@ fn main() {
         std::env::temp_dir().join(format!("openledger-bench-adapters-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("adapter dir");
     make_adapters(&dir, 50, engine.model_config());
-    let engine = Engine::start(EngineConfig {
-        adapter_dir: Some(dir.clone()),
-        ..base
+    // The engine records into a recorder of its own, read for the cache counters below.
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let engine = metrics::with_local_recorder(&recorder, || {
+        Engine::start(EngineConfig {
+            adapter_dir: Some(dir.clone()),
+            ..base
+        })
     })
     .expect("engine");
     let _ = run_ours(&engine, 1, 1, 8, &|_| Some("bench-00".into())); // warm-up
@@ -677,7 +683,13 @@ fn main() {
         mean(&one, |f| f.aggregate),
         mean(&fifty, |f| f.aggregate),
     );
-    let stats = engine.adapters().stats();
+    let recorded = recorder.handle().render();
+    let counter = |name: &str| -> u64 {
+        recorded
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0)
+    };
     println!(
         "\n## Many LoRA adapters (rank 8 on q and v of all layers; 8 clients, {requests} requests x {tokens} tokens)\n"
     );
@@ -688,9 +700,9 @@ fn main() {
     println!("| 50 distinct adapters | {f:.1} | {:.2}x |", f / o);
     println!(
         "\nadapter cache: {} hits, {} misses, {} evictions",
-        stats.hits(),
-        stats.misses(),
-        stats.evictions()
+        counter(metrics_names::ADAPTER_HITS),
+        counter(metrics_names::ADAPTER_MISSES),
+        counter(metrics_names::ADAPTER_EVICTIONS)
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

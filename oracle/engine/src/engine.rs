@@ -12,7 +12,6 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -320,7 +319,7 @@ impl Engine {
         for key in &config.pinned_adapters {
             adapters.pin(key)?;
         }
-        let stats = Arc::new(EngineStats::default());
+        let stats = Arc::new(EngineStats::register());
         let (queue, rx) = mpsc::sync_channel(config.max_queue.max(1));
         let stop_ids: Vec<u32> = [tokenizer.eos_id(), tokenizer.token_to_id("<|endoftext|>")]
             .into_iter()
@@ -431,14 +430,14 @@ impl Engine {
             tx,
         };
         // Count before sending: the scheduler may take the job (and decrement) at once.
-        self.shared.stats.queued.fetch_add(1, Relaxed);
+        self.shared.stats.enqueued();
         match self.shared.queue.try_send(job) {
             Ok(()) => Ok(Generation {
                 prompt_tokens,
                 events: rx,
             }),
             Err(e) => {
-                let queued = self.shared.stats.queued.fetch_sub(1, Relaxed) as usize - 1;
+                let queued = self.shared.stats.dequeued() as usize;
                 match e {
                     TrySendError::Full(_) => Err(Error::Overloaded { queued }),
                     TrySendError::Disconnected(_) => Err(Error::Stopped),
@@ -541,13 +540,13 @@ impl Worker {
             self.active.retain_mut(|s| {
                 if !s.flush() {
                     if !s.done {
-                        stats.cancelled.fetch_add(1, Relaxed);
+                        stats.cancelled();
                     }
                     return false;
                 }
                 !(s.done && s.outbox.is_empty())
             });
-            self.stats.active.store(self.active.len() as u64, Relaxed);
+            self.stats.set_active(self.active.len());
             let runnable: Vec<usize> = (0..self.active.len())
                 .filter(|&i| !self.active[i].done && self.active[i].outbox.is_empty())
                 .collect();
@@ -582,14 +581,14 @@ impl Worker {
             };
             if job.tx.is_closed() {
                 self.waiting.pop_front();
-                self.stats.queued.fetch_sub(1, Relaxed);
-                self.stats.cancelled.fetch_add(1, Relaxed);
+                self.stats.dequeued();
+                self.stats.cancelled();
                 continue;
             }
             let Some(job) = self.waiting.pop_front() else {
                 break;
             };
-            self.stats.queued.fetch_sub(1, Relaxed);
+            self.stats.dequeued();
             self.active.push(Seq {
                 state: self.model.new_state(),
                 prompt: job.prompt,
@@ -640,12 +639,7 @@ impl Worker {
             }
             self.model.forward(&mut rows)?
         };
-        self.stats.steps.fetch_add(1, Relaxed);
-        self.stats.batch_size.observe(chosen.len() as f64);
-        self.stats.step_seconds.observe(t0.elapsed().as_secs_f64());
-        self.stats
-            .prompt_tokens
-            .fetch_add(prompt_tokens as u64, Relaxed);
+        self.stats.step(chosen.len(), prompt_tokens, t0.elapsed());
         let context = self.model.config().context_len;
         for (&(i, n), logits) in chosen.iter().zip(logits) {
             let s = &mut self.active[i];
@@ -653,7 +647,7 @@ impl Worker {
             if s.prefilled < s.prompt.len() {
                 continue; // more of the prompt to feed: these logits are not a prediction
             }
-            self.stats.generated_tokens.fetch_add(1, Relaxed);
+            self.stats.generated();
             let tok = s.sampler.sample(&logits)?;
             s.generated.push(tok);
             s.feed.clear();

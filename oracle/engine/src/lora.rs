@@ -188,12 +188,13 @@ pub struct AdapterStore {
     capacity: usize,
     pinned: Mutex<HashSet<String>>,
     lru: Mutex<Lru>,
-    stats: Arc<AdapterCacheStats>,
+    stats: AdapterCacheStats,
 }
 
 impl AdapterStore {
     /// A store over the `*.safetensors` files in `dir` (none when `dir` is `None`), keeping at
-    /// most `capacity` unpinned adapters in memory.
+    /// most `capacity` unpinned adapters in memory. Its cache metrics are registered with the
+    /// current recorder (see [`crate::metrics`]).
     pub fn open(dir: Option<&Path>, capacity: usize, model: LlamaConfig) -> Result<Self> {
         let store = Self {
             model,
@@ -201,7 +202,7 @@ impl AdapterStore {
             capacity: capacity.max(1),
             pinned: Mutex::new(HashSet::new()),
             lru: Mutex::new(Lru::default()),
-            stats: Arc::new(AdapterCacheStats::default()),
+            stats: AdapterCacheStats::register(),
         };
         if let Some(dir) = dir {
             store.scan(dir)?;
@@ -262,11 +263,6 @@ impl AdapterStore {
             .iter()
             .find(|e| e.name == key || e.id == key)
             .cloned()
-    }
-
-    /// Cache counters.
-    pub fn stats(&self) -> Arc<AdapterCacheStats> {
-        self.stats.clone()
     }
 
     /// Loads (if needed) and pins an adapter so it is never evicted.
@@ -344,6 +340,7 @@ impl AdapterStore {
             lru.loaded.remove(&oldest);
             self.stats.evict();
         }
+        self.stats.set_resident(lru.loaded.len());
         Ok(adapter)
     }
 }

@@ -594,14 +594,14 @@ async fn health(State(state): State<AppState>) -> Response {
     Json(json!({
         "status": "ok",
         "model": state.engine.model_name(),
-        "active_sequences": s.active.load(Relaxed),
-        "queued_requests": s.queued.load(Relaxed),
+        "active_sequences": s.active(),
+        "queued_requests": s.queued(),
     }))
     .into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let body = state.metrics.render(&state.engine);
+    let body = state.metrics.render();
     (
         [(
             header::CONTENT_TYPE,

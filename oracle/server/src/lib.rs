@@ -17,6 +17,7 @@
 
 mod api;
 mod metrics;
+pub use metrics::Metrics;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,6 +28,9 @@ use openledger_engine::{Engine, EngineConfig};
 use serde::{Deserialize, Serialize};
 
 pub use api::router;
+
+/// How often the metrics recorder folds histogram samples into buckets between scrapes.
+const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Errors of the oracle server.
 #[derive(Debug, thiserror::Error)]
@@ -182,16 +186,16 @@ impl Config {
 pub struct AppState {
     engine: Engine,
     config: Arc<Config>,
-    metrics: Arc<metrics::Metrics>,
+    metrics: Arc<Metrics>,
 }
 
 impl AppState {
-    /// State over a started engine.
-    pub fn new(engine: Engine, config: Config) -> Self {
+    /// State over an engine started inside `metrics`' recorder ([`Metrics::scope`]).
+    pub fn new(engine: Engine, config: Config, metrics: Arc<Metrics>) -> Self {
         Self {
             engine,
             config: Arc::new(config),
-            metrics: Arc::new(metrics::Metrics::default()),
+            metrics,
         }
     }
 
@@ -213,7 +217,9 @@ impl Server {
     pub async fn bind(config: Config) -> Result<Self> {
         let engine_cfg = config.engine.clone();
         tracing::info!(target: "oracle::serve", model = %engine_cfg.model_path.display(), "starting engine");
-        let engine = tokio::task::spawn_blocking(move || Engine::start(engine_cfg))
+        let metrics = Arc::new(Metrics::new());
+        let m = metrics.clone();
+        let engine = tokio::task::spawn_blocking(move || m.scope(|| Engine::start(engine_cfg)))
             .await
             .map_err(|e| Error::Serve(std::io::Error::other(e)))??;
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -224,7 +230,7 @@ impl Server {
             })?;
         Ok(Self {
             listener,
-            state: AppState::new(engine, config),
+            state: AppState::new(engine, config, metrics),
         })
     }
 
@@ -253,10 +259,20 @@ impl Server {
             adapters = self.state.engine.adapters().list().len(),
             "serving (no chain configured: requests are not charged)"
         );
-        axum::serve(self.listener, router(self.state))
+        let metrics = self.state.metrics.clone();
+        let upkeep = tokio::spawn(async move {
+            let mut every = tokio::time::interval(METRICS_UPKEEP);
+            loop {
+                every.tick().await;
+                metrics.run_upkeep();
+            }
+        });
+        let served = axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(shutdown)
             .await
-            .map_err(Error::Serve)
+            .map_err(Error::Serve);
+        upkeep.abort();
+        served
     }
 }
 
