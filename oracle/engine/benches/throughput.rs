@@ -23,9 +23,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use openledger_engine::lora::{AdapterTensor, write_adapter};
+use metrics_exporter_prometheus::PrometheusBuilder;
+use openledger_adapter::testing::RandomAdapter;
+use openledger_engine::metrics as metrics_names;
 use openledger_engine::{
-    Engine, EngineConfig, Event, GenerateRequest, Prompt, SamplingParams, Target, WeightFormat,
+    Engine, EngineConfig, Event, GenerateRequest, Prompt, SamplingParams, WeightFormat,
 };
 
 const PROMPT: &str =
@@ -230,31 +232,15 @@ fn run_llama(script: &Path, model: &Path, clients: usize, tokens: usize) -> Opti
     })
 }
 
-/// Random-ish adapters (rank 8 on q and v of every layer), reproducible from their index.
+/// Random adapters (the fixture's rank 8 on q and v of every layer, small values),
+/// reproducible from their index.
 fn make_adapters(dir: &Path, n: usize, cfg: &openledger_engine::LlamaConfig) {
     for k in 0..n {
-        let mut state = 0x5eed_u64 + k as u64;
-        let mut rnd = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.02
-        };
-        let r = 8;
-        let mut tensors = Vec::new();
-        for layer in 0..cfg.n_layer {
-            for target in [Target::Q, Target::V] {
-                let (i, o) = (cfg.in_dim(target), cfg.out_dim(target));
-                tensors.push(AdapterTensor {
-                    layer,
-                    target,
-                    a: (0..r * i).map(|_| rnd()).collect(),
-                    b: (0..o * r).map(|_| rnd()).collect(),
-                    shape: (r, i, o),
-                });
-            }
+        let bytes = RandomAdapter {
+            scale: 0.01,
+            ..RandomAdapter::new(0x5eed + k as u64)
         }
-        let bytes = write_adapter(16.0, &tensors).expect("adapter serializes");
+        .to_bytes(&cfg.adapter_shape());
         std::fs::write(dir.join(format!("bench-{k:02}.safetensors")), bytes)
             .expect("write adapter");
     }
@@ -663,9 +649,13 @@ fn main() {
         std::env::temp_dir().join(format!("openledger-bench-adapters-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("adapter dir");
     make_adapters(&dir, 50, engine.model_config());
-    let engine = Engine::start(EngineConfig {
-        adapter_dir: Some(dir.clone()),
-        ..base
+    // The engine records into a recorder of its own, read for the cache counters below.
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let engine = metrics::with_local_recorder(&recorder, || {
+        Engine::start(EngineConfig {
+            adapter_dir: Some(dir.clone()),
+            ..base
+        })
     })
     .expect("engine");
     let _ = run_ours(&engine, 1, 1, 8, &|_| Some("bench-00".into())); // warm-up
@@ -695,7 +685,13 @@ fn main() {
         mean(&one, |f| f.aggregate),
         mean(&fifty, |f| f.aggregate),
     );
-    let stats = engine.adapters().stats();
+    let recorded = recorder.handle().render();
+    let counter = |name: &str| -> u64 {
+        recorded
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0)
+    };
     println!(
         "\n## Many LoRA adapters (rank 8 on q and v of all layers; 8 clients, {requests} requests x {tokens} tokens)\n"
     );
@@ -706,9 +702,9 @@ fn main() {
     println!("| 50 distinct adapters | {f:.1} | {:.2}x |", f / o);
     println!(
         "\nadapter cache: {} hits, {} misses, {} evictions",
-        stats.hits(),
-        stats.misses(),
-        stats.evictions()
+        counter(metrics_names::ADAPTER_HITS),
+        counter(metrics_names::ADAPTER_MISSES),
+        counter(metrics_names::ADAPTER_EVICTIONS)
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

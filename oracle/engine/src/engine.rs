@@ -1,6 +1,5 @@
 //! [`Engine`]: the handle to the candle engine, and its [`Backend`] implementation.
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -95,7 +94,7 @@ impl Engine {
         for key in &config.pinned_adapters {
             adapters.pin(key)?;
         }
-        let stats = Arc::new(EngineStats::default());
+        let stats = Arc::new(EngineStats::register());
         let (queue, rx) = mpsc::sync_channel(config.max_queue.max(1));
         let worker = Worker::new(
             model,
@@ -179,14 +178,14 @@ impl Engine {
             tx,
         };
         // Count before sending: the scheduler may take the job (and decrement) at once.
-        self.shared.stats.queued.fetch_add(1, Relaxed);
+        self.shared.stats.enqueued();
         match self.shared.queue.try_send(job) {
             Ok(()) => Ok(Generation {
                 prompt_tokens,
                 events: rx,
             }),
             Err(e) => {
-                let queued = self.shared.stats.queued.fetch_sub(1, Relaxed) as usize - 1;
+                let queued = self.shared.stats.dequeued() as usize;
                 match e {
                     TrySendError::Full(_) => Err(InferenceError::Overloaded { queued }),
                     TrySendError::Disconnected(_) => Err(InferenceError::Stopped),
@@ -238,8 +237,8 @@ impl Backend for Engine {
     fn load(&self) -> Load {
         let s = &self.shared.stats;
         Load {
-            active: s.active.load(Relaxed),
-            queued: s.queued.load(Relaxed),
+            active: s.active(),
+            queued: s.queued(),
         }
     }
 }

@@ -135,12 +135,20 @@ pub enum Error {
         source: std::io::Error,
     },
     /// An adapter file is malformed or does not fit the base model.
-    #[error("adapter {adapter}: {reason}")]
+    #[error("adapter {adapter}: {source}")]
     AdapterFormat {
         /// Adapter name.
         adapter: String,
         /// What is wrong.
-        reason: String,
+        source: openledger_adapter::Error,
+    },
+    /// An adapter file changed on disk since it was indexed (its hash differs).
+    #[error(
+        "adapter {adapter}: the file changed since it was indexed; rescan the adapter directory"
+    )]
+    AdapterChanged {
+        /// Adapter name.
+        adapter: String,
     },
     /// A configuration value is invalid.
     #[error("invalid config {field}: {reason}")]
@@ -166,7 +174,14 @@ impl From<Error> for openledger_inference::Error {
                 adapter: path.display().to_string(),
                 reason: e.to_string(),
             },
-            Error::AdapterFormat { adapter, reason } => E::AdapterUnusable { adapter, reason },
+            Error::AdapterFormat { adapter, source } => E::AdapterUnusable {
+                adapter,
+                reason: source.to_string(),
+            },
+            Error::AdapterChanged { ref adapter } => E::AdapterUnusable {
+                adapter: adapter.clone(),
+                reason: e.to_string(),
+            },
             Error::InvalidRequest { reason } => E::InvalidParam {
                 param: "prompt",
                 reason,

@@ -11,7 +11,6 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -129,13 +128,13 @@ impl Worker {
             self.active.retain_mut(|s| {
                 if !s.flush() {
                     if !s.done {
-                        stats.cancelled.fetch_add(1, Relaxed);
+                        stats.cancelled();
                     }
                     return false;
                 }
                 !(s.done && s.outbox.is_empty())
             });
-            self.stats.active.store(self.active.len() as u64, Relaxed);
+            self.stats.set_active(self.active.len());
             let runnable: Vec<usize> = (0..self.active.len())
                 .filter(|&i| !self.active[i].done && self.active[i].outbox.is_empty())
                 .collect();
@@ -171,14 +170,14 @@ impl Worker {
             };
             if job.tx.is_closed() {
                 self.waiting.pop_front();
-                self.stats.queued.fetch_sub(1, Relaxed);
-                self.stats.cancelled.fetch_add(1, Relaxed);
+                self.stats.dequeued();
+                self.stats.cancelled();
                 continue;
             }
             let Some(job) = self.waiting.pop_front() else {
                 break;
             };
-            self.stats.queued.fetch_sub(1, Relaxed);
+            self.stats.dequeued();
             let decoder = Decoder::new(&job.params, job.prompt.len(), self.stop_ids.clone());
             self.active.push(Seq {
                 state: self.model.new_state(),
@@ -228,12 +227,7 @@ impl Worker {
             }
             self.model.forward(&mut rows)?
         };
-        self.stats.steps.fetch_add(1, Relaxed);
-        self.stats.batch_size.observe(chosen.len() as f64);
-        self.stats.step_seconds.observe(t0.elapsed().as_secs_f64());
-        self.stats
-            .prompt_tokens
-            .fetch_add(prompt_tokens as u64, Relaxed);
+        self.stats.step(chosen.len(), prompt_tokens, t0.elapsed());
         let context = self.model.config().context_len;
         for (&(i, n), logits) in chosen.iter().zip(logits) {
             let s = &mut self.active[i];
@@ -241,7 +235,7 @@ impl Worker {
             if s.prefilled < s.prompt.len() {
                 continue; // more of the prompt to feed: these logits are not a prediction
             }
-            self.stats.generated_tokens.fetch_add(1, Relaxed);
+            self.stats.generated();
             let tok = s.sampler.sample(&logits)?;
             s.feed.clear();
             s.feed.push(tok);

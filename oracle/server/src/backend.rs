@@ -61,12 +61,6 @@ impl Default for TchConfig {
     }
 }
 
-/// A started backend, and the candle engine when it is the one (for its metrics).
-pub(crate) struct Started {
-    pub(crate) backend: Arc<dyn Backend>,
-    pub(crate) candle: Option<Engine>,
-}
-
 /// Loads the model and starts the chosen backend (blocking: model loading is disk and CPU
 /// work).
 pub(crate) fn start(
@@ -74,21 +68,15 @@ pub(crate) fn start(
     engine: &EngineConfig,
     tch: &TchConfig,
     max_queue: usize,
-) -> Result<Started> {
+) -> Result<Arc<dyn Backend>> {
     match kind {
-        BackendKind::Candle => {
-            let e = Engine::start(engine.clone())?;
-            Ok(Started {
-                backend: Arc::new(e.clone()),
-                candle: Some(e),
-            })
-        }
+        BackendKind::Candle => Ok(Arc::new(Engine::start(engine.clone())?)),
         BackendKind::Tch => start_tch(engine, tch, max_queue),
     }
 }
 
 #[cfg(feature = "tch")]
-fn start_tch(engine: &EngineConfig, tch: &TchConfig, max_queue: usize) -> Result<Started> {
+fn start_tch(engine: &EngineConfig, tch: &TchConfig, max_queue: usize) -> Result<Arc<dyn Backend>> {
     use openledger_engine_tch::{TchEngine, TchEngineConfig, TchModel};
     let model_path = tch.model.clone().ok_or_else(|| Error::Backend {
         reason: "backend tch needs a TorchScript model: --model (OPENLEDGER_ORACLE_TCH_MODEL, \
@@ -120,14 +108,11 @@ fn start_tch(engine: &EngineConfig, tch: &TchConfig, max_queue: usize) -> Result
         },
     )
     .map_err(tch_err)?;
-    Ok(Started {
-        backend: Arc::new(served),
-        candle: None,
-    })
+    Ok(Arc::new(served))
 }
 
 #[cfg(not(feature = "tch"))]
-fn start_tch(_: &EngineConfig, _: &TchConfig, _: usize) -> Result<Started> {
+fn start_tch(_: &EngineConfig, _: &TchConfig, _: usize) -> Result<Arc<dyn Backend>> {
     Err(Error::Backend {
         reason: "this binary was built without the tch feature: rebuild with --features tch \
                  (libtorch: eval \"$(scripts/setup-libtorch.sh)\")"

@@ -18,16 +18,20 @@
 mod api;
 mod backend;
 mod metrics;
+pub use metrics::Metrics;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use openledger_engine::{Backend, Engine, EngineConfig};
+use openledger_engine::{Backend, EngineConfig};
 use serde::{Deserialize, Serialize};
 
 pub use api::router;
 pub use backend::{BackendKind, TchConfig};
+
+/// How often the metrics recorder folds histogram samples into buckets between scrapes.
+const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Errors of the oracle server.
 #[derive(Debug, thiserror::Error)]
@@ -99,27 +103,18 @@ impl Default for Config {
 #[derive(Debug, Clone)]
 pub struct AppState {
     backend: Arc<dyn Backend>,
-    /// The candle engine when it is the backend, for its scheduler and adapter-cache metrics.
-    candle: Option<Engine>,
     config: Arc<Config>,
-    metrics: Arc<metrics::Metrics>,
+    metrics: Arc<Metrics>,
 }
 
 impl AppState {
-    /// State over a started candle engine.
-    pub fn new(engine: Engine, config: Config) -> Self {
-        let mut state = Self::with_backend(Arc::new(engine.clone()), config);
-        state.candle = Some(engine);
-        state
-    }
-
-    /// State over any started backend.
-    pub fn with_backend(backend: Arc<dyn Backend>, config: Config) -> Self {
+    /// State over a started backend; a candle engine records its metrics into `metrics` when
+    /// started inside its recorder ([`Metrics::scope`]).
+    pub fn new(backend: Arc<dyn Backend>, config: Config, metrics: Arc<Metrics>) -> Self {
         Self {
             backend,
-            candle: None,
             config: Arc::new(config),
-            metrics: Arc::new(metrics::Metrics::default()),
+            metrics,
         }
     }
 
@@ -137,24 +132,27 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts the configured backend (model loading progress goes to the `engine::load` log
-    /// target) and binds the address.
+    /// Starts the configured backend inside this server's metrics recorder (model loading
+    /// progress goes to the `engine::load` log target) and binds the address.
     pub async fn bind(config: Config) -> Result<Self> {
         tracing::info!(target: "oracle::serve", backend = ?config.backend, "starting the backend");
         let (kind, engine, tch) = (config.backend, config.engine.clone(), config.tch.clone());
         let max_queue = config.engine.max_queue;
-        let started =
-            tokio::task::spawn_blocking(move || backend::start(kind, &engine, &tch, max_queue))
-                .await
-                .map_err(|e| Error::Serve(std::io::Error::other(e)))??;
-        let mut state = AppState::with_backend(started.backend, config);
-        state.candle = started.candle;
-        Self::bind_state(state).await
+        let metrics = Arc::new(Metrics::new());
+        let m = metrics.clone();
+        let backend = tokio::task::spawn_blocking(move || {
+            m.scope(|| backend::start(kind, &engine, &tch, max_queue))
+        })
+        .await
+        .map_err(|e| Error::Serve(std::io::Error::other(e)))??;
+        Self::bind_state(AppState::new(backend, config, metrics)).await
     }
 
-    /// Binds the address for an already started backend (e.g. the libtorch one).
+    /// Binds the address for an already started backend (e.g. the libtorch one); the server's
+    /// own request metrics are recorded, the backend's only if it was started inside a
+    /// recorder.
     pub async fn bind_backend(backend: Arc<dyn Backend>, config: Config) -> Result<Self> {
-        Self::bind_state(AppState::with_backend(backend, config)).await
+        Self::bind_state(AppState::new(backend, config, Arc::new(Metrics::new()))).await
     }
 
     async fn bind_state(state: AppState) -> Result<Self> {
@@ -191,10 +189,20 @@ impl Server {
             adapters = self.state.backend.adapters().len(),
             "serving (no chain configured: requests are not charged)"
         );
-        axum::serve(self.listener, router(self.state))
+        let metrics = self.state.metrics.clone();
+        let upkeep = tokio::spawn(async move {
+            let mut every = tokio::time::interval(METRICS_UPKEEP);
+            loop {
+                every.tick().await;
+                metrics.run_upkeep();
+            }
+        });
+        let served = axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(shutdown)
             .await
-            .map_err(Error::Serve)
+            .map_err(Error::Serve);
+        upkeep.abort();
+        served
     }
 }
 

@@ -71,19 +71,12 @@ impl LlamaConfig {
 
     /// Output size of a target projection.
     pub fn out_dim(&self, target: Target) -> usize {
-        match target {
-            Target::Q | Target::O | Target::Down => self.hidden,
-            Target::K | Target::V => self.n_kv_head * self.head_dim(),
-            Target::Gate | Target::Up => self.ffn,
-        }
+        self.adapter_shape().out_dim(target)
     }
 
     /// Input size of a target projection.
     pub fn in_dim(&self, target: Target) -> usize {
-        match target {
-            Target::Down => self.ffn,
-            _ => self.hidden,
-        }
+        self.adapter_shape().in_dim(target)
     }
 }
 

@@ -5,6 +5,7 @@ use candle_core::quantized::QMatMul;
 use super::testing::*;
 use super::*;
 use crate::lora::{AdapterTensor, LoraAdapter, write_adapter};
+use openledger_adapter::testing::RandomAdapter;
 
 fn run(
     model: &Llama,
@@ -31,27 +32,14 @@ fn run(
 }
 
 fn adapter_tensors(seed: u64, zero_b: bool) -> Vec<AdapterTensor> {
-    let c = tiny_config();
-    let r = 4;
-    let mut v = Vec::new();
-    for layer in 0..c.n_layer {
-        for (k, target) in [Target::Q, Target::V, Target::Down].into_iter().enumerate() {
-            let (i, o) = (c.in_dim(target), c.out_dim(target));
-            let s = seed + 10 * layer as u64 + k as u64;
-            v.push(AdapterTensor {
-                layer,
-                target,
-                a: values(s, r * i, 0.3),
-                b: if zero_b {
-                    vec![0.0; o * r]
-                } else {
-                    values(s + 1000, o * r, 0.3)
-                },
-                shape: (r, i, o),
-            });
-        }
+    RandomAdapter {
+        rank: 4,
+        targets: vec![Target::Q, Target::V, Target::Down],
+        scale: 0.3,
+        zero_b,
+        ..RandomAdapter::new(seed)
     }
-    v
+    .tensors(&tiny_config().adapter_shape())
 }
 
 fn adapter(seed: u64, zero_b: bool, alpha: f32) -> LoraAdapter {

@@ -2,41 +2,27 @@
 
 use std::path::Path;
 
-use openledger_engine::lora::{AdapterTensor, write_adapter};
+use openledger_adapter::testing::RandomAdapter;
+use openledger_engine::metrics::{
+    ADAPTER_EVICTIONS, ADAPTER_HITS, ADAPTER_MISSES, ADAPTER_RESIDENT,
+};
 use openledger_engine::model::{StepRow, WeightFormat};
-use openledger_engine::{Engine, EngineConfig, Llama, LlamaConfig, LoraAdapter, Target};
+use openledger_engine::{Engine, EngineConfig, Llama, LlamaConfig, LoraAdapter};
 
+use crate::recorder::Captured;
 use crate::{greedy, model_path, run_together};
 
-/// Rank-8 adapter on q and v of every layer; `zero` makes B all zeros.
+/// The fixture's rank-8 adapter on q and v of every layer; `zero` makes B all zeros.
 fn adapter_bytes(cfg: &LlamaConfig, seed: u64, zero: bool) -> Vec<u8> {
-    let mut s = seed.wrapping_mul(2).wrapping_add(1);
-    let mut rnd = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.5
-    };
-    let r = 8;
-    let mut tensors = Vec::new();
-    for layer in 0..cfg.n_layer {
-        for target in [Target::Q, Target::V] {
-            let (i, o) = (cfg.in_dim(target), cfg.out_dim(target));
-            let a = (0..r * i).map(|_| rnd()).collect();
-            let b = (0..o * r).map(|_| if zero { 0.0 } else { rnd() }).collect();
-            tensors.push(AdapterTensor {
-                layer,
-                target,
-                a,
-                b,
-                shape: (r, i, o),
-            });
-        }
+    RandomAdapter {
+        zero_b: zero,
+        ..RandomAdapter::new(seed)
     }
-    write_adapter(16.0, &tensors).unwrap()
+    .to_bytes(&cfg.adapter_shape())
 }
 
-fn engine_with_adapters(dir: &Path, cache: usize, pinned: Vec<String>) -> Engine {
+/// An engine over the zero adapter and three others in `dir`, and what it records.
+fn engine_with_adapters(dir: &Path, cache: usize, pinned: Vec<String>) -> (Engine, Captured) {
     let model = Llama::load(&model_path(), WeightFormat::Gguf, &candle_core::Device::Cpu).unwrap();
     let cfg = model.config().clone();
     drop(model);
@@ -48,14 +34,19 @@ fn engine_with_adapters(dir: &Path, cache: usize, pinned: Vec<String>) -> Engine
         )
         .unwrap();
     }
-    Engine::start(EngineConfig {
-        model_path: model_path(),
-        adapter_dir: Some(dir.to_path_buf()),
-        adapter_cache: cache,
-        pinned_adapters: pinned,
-        ..Default::default()
-    })
-    .unwrap()
+    let recorded = Captured::default();
+    let engine = recorded
+        .scope(|| {
+            Engine::start(EngineConfig {
+                model_path: model_path(),
+                adapter_dir: Some(dir.to_path_buf()),
+                adapter_cache: cache,
+                pinned_adapters: pinned,
+                ..Default::default()
+            })
+        })
+        .unwrap();
+    (engine, recorded)
 }
 
 #[test]
@@ -78,7 +69,7 @@ fn zero_adapter_gives_exactly_the_base_logits_and_tokens() {
     assert_eq!(logits(None), logits(Some(&zero)));
 
     let dir = tempfile::tempdir().unwrap();
-    let e = engine_with_adapters(dir.path(), 4, vec![]);
+    let (e, _) = engine_with_adapters(dir.path(), 4, vec![]);
     let base = e
         .generate_blocking(greedy("The capital of France is", 5))
         .unwrap();
@@ -96,7 +87,7 @@ fn model_tokens() -> Vec<u32> {
 #[test]
 fn mixed_adapter_batch_matches_solo_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let e = engine_with_adapters(dir.path(), 8, vec![]);
+    let (e, _) = engine_with_adapters(dir.path(), 8, vec![]);
     let ids = e.adapters().list();
     let by_id = ids.iter().find(|a| a.name == "style1").unwrap().id.clone();
     assert_eq!(by_id.len(), 64, "sha256 hex id");
@@ -140,20 +131,25 @@ fn mixed_adapter_batch_matches_solo_runs() {
 #[test]
 fn lru_evicts_unpinned_adapters_and_keeps_pinned_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let e = engine_with_adapters(dir.path(), 1, vec!["zero".into()]);
+    let (e, recorded) = engine_with_adapters(dir.path(), 1, vec!["zero".into()]);
     let store = e.adapters();
     assert_eq!(store.resident(), 1, "the pinned adapter is loaded at start");
     for name in ["style0", "style1", "style0", "style2"] {
         store.get(name).unwrap();
     }
-    let stats = store.stats();
+    let stats = recorded.values();
     assert_eq!(
-        stats.misses(),
+        stats.counter(ADAPTER_MISSES),
         1 + 4,
         "pin + four cold loads (style0 was evicted by style1)"
     );
-    assert_eq!(stats.evictions(), 3);
+    assert_eq!(stats.counter(ADAPTER_EVICTIONS), 3);
     assert_eq!(store.resident(), 2, "pinned + one");
+    assert_eq!(stats.gauges[ADAPTER_RESIDENT], 2.0, "the gauge agrees");
     store.get("zero").unwrap();
-    assert_eq!(stats.hits(), 1, "the pinned adapter stayed resident");
+    assert_eq!(
+        recorded.values().counter(ADAPTER_HITS),
+        1,
+        "the pinned adapter stayed resident"
+    );
 }

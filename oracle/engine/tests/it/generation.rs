@@ -1,13 +1,13 @@
 //! Sampling, chat template, stop sequences, streaming and continuous batching on the real model.
 
-use std::time::Duration;
-
+use openledger_engine::metrics::{BATCH_SIZE, CANCELLED, STEPS};
 use openledger_engine::{
     ChatMessage, Engine, EngineConfig, Event, FinishReason, GenerateRequest, Prompt,
     SamplingParams, inference::Error as InferenceError,
 };
 
-use crate::{engine, greedy, model_path, run_together};
+use crate::recorder::Captured;
+use crate::{DEADLINE, engine, greedy, model_path, run_together, within};
 
 fn sampled(prompt: &str, seed: u64, max_tokens: usize) -> GenerateRequest {
     GenerateRequest {
@@ -125,10 +125,20 @@ fn streamed_text_equals_the_whole_text() {
     assert!(n > 1);
 }
 
-/// Requests decoded together return exactly what each returns alone.
+/// Requests decoded together return exactly what each returns alone, and really were
+/// decoded together: they shared forward steps.
 #[test]
 fn concurrent_requests_match_solo_runs() {
-    let e = engine();
+    // An engine of its own, so that only these requests' steps are recorded.
+    let recorded = Captured::default();
+    let e = &recorded
+        .scope(|| {
+            Engine::start(EngineConfig {
+                model_path: model_path(),
+                ..Default::default()
+            })
+        })
+        .unwrap();
     let reqs = [
         greedy("The capital of France is", 6),
         sampled("Once upon a time", 7, 6),
@@ -139,21 +149,44 @@ fn concurrent_requests_match_solo_runs() {
         .iter()
         .map(|r| e.generate_blocking(r.clone()).unwrap())
         .collect();
+    let alone = recorded.values();
     let together = run_together(e, &reqs);
     assert_eq!(together, solo);
-    assert!(e.stats().batch_size.count() > 0);
+    let all = recorded.values();
+    let solo_rows = alone.histogram(BATCH_SIZE);
+    assert!(
+        solo_rows.iter().all(|&rows| rows == 1.0),
+        "a request alone steps one row at a time: {solo_rows:?}"
+    );
+    let rows = &all.histogram(BATCH_SIZE)[solo_rows.len()..];
+    assert!(
+        rows.iter().any(|&rows| rows >= 2.0),
+        "no step decoded two requests at once: {rows:?}"
+    );
+    let (solo_steps, together_steps) = (
+        alone.counter(STEPS),
+        all.counter(STEPS) - alone.counter(STEPS),
+    );
+    assert!(
+        together_steps < solo_steps,
+        "{together_steps} steps together, {solo_steps} one by one"
+    );
 }
 
 /// A prompt prefilled in many small chunks (over several steps, next to other sequences)
 /// gives exactly the output of a prompt prefilled in one step.
 #[test]
 fn chunked_prefill_gives_the_same_output() {
-    let chunked = Engine::start(EngineConfig {
-        model_path: model_path(),
-        max_prefill_tokens: 7,
-        ..Default::default()
-    })
-    .unwrap();
+    let recorded = Captured::default();
+    let chunked = recorded
+        .scope(|| {
+            Engine::start(EngineConfig {
+                model_path: model_path(),
+                max_prefill_tokens: 7,
+                ..Default::default()
+            })
+        })
+        .unwrap();
     let prompt = "Write a detailed guide to keeping bees in a city garden, covering hives, \
                   neighbours, flowers, water, seasons and the first honey harvest.";
     let mut reqs = [greedy(prompt, 8), sampled(prompt, 3, 8)];
@@ -172,55 +205,53 @@ fn chunked_prefill_gives_the_same_output() {
     // Both at once: their chunks share steps with each other and with decode rows.
     let got = run_together(&chunked, &reqs);
     assert_eq!(got, whole);
-    let steps = chunked
-        .stats()
-        .steps
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let steps = recorded.values().counter(STEPS);
     let prompt_steps = 2 * whole[0].usage.prompt_tokens / 7;
     assert!(steps >= prompt_steps as u64 + 7, "{steps} steps in all");
 }
 
 /// A consumer that never reads does not hold up others; when it reads later, its output is
-/// complete and unchanged. A consumer that disconnects is dropped.
+/// complete and unchanged. A consumer that disconnects is dropped. Every wait has a deadline,
+/// so a stall fails the test instead of hanging it.
 #[test]
 fn slow_or_gone_consumers_do_not_stall_others() {
-    let e = Engine::start(EngineConfig {
-        model_path: model_path(),
-        stream_buffer: 1,
-        ..Default::default()
-    })
-    .unwrap();
-    let solo = e
-        .generate_blocking(greedy("Write a poem about the sea.", 10))
+    let recorded = Captured::default();
+    let e = recorded
+        .scope(|| {
+            Engine::start(EngineConfig {
+                model_path: model_path(),
+                stream_buffer: 1,
+                ..Default::default()
+            })
+        })
         .unwrap();
-    let mut parked = e
-        .generate(greedy("Write a poem about the sea.", 10))
-        .unwrap();
+    let poem = || greedy("Write a poem about the sea.", 10);
+    let solo = within("a request alone", e.generate(poem()).unwrap().collect()).unwrap();
+    let mut parked = e.generate(poem()).unwrap();
     let gone = e.generate(greedy("Tell me a long story.", 200)).unwrap();
     drop(gone);
     // Not reading `parked` at all while another request runs to completion.
-    let other = e
-        .generate_blocking(greedy("The capital of France is", 12))
-        .unwrap();
+    let other = within(
+        "a request next to a parked one",
+        e.generate(greedy("The capital of France is", 12))
+            .unwrap()
+            .collect(),
+    )
+    .unwrap();
     assert_eq!(other.usage.completion_tokens, 12);
-    let mut text = String::new();
-    while let Some(ev) = parked.events.blocking_recv() {
-        if let Event::Token { text: t, .. } = ev {
-            text.push_str(&t);
+    let text = within("the parked request's events", async {
+        let mut text = String::new();
+        while let Some(ev) = parked.events.recv().await {
+            if let Event::Token { text: t, .. } = ev {
+                text.push_str(&t);
+            }
         }
-    }
+        text
+    });
     assert_eq!(text, solo.text);
-    for _ in 0..100 {
-        if e.stats()
-            .cancelled
-            .load(std::sync::atomic::Ordering::Relaxed)
-            >= 1
-        {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the disconnected request was not dropped");
+    recorded.wait_until("the disconnected request to be dropped", DEADLINE, |v| {
+        v.counter(CANCELLED) >= 1
+    });
 }
 
 #[test]

@@ -7,11 +7,30 @@
 mod adapters;
 mod formats;
 mod generation;
+mod recorder;
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use openledger_engine::{Engine, EngineConfig, GenerateRequest, Prompt, SamplingParams};
+
+/// How long a test waits on the engine before failing: a guard against hanging, not a
+/// performance bound (a healthy run takes a small fraction of it on a loaded 2-core machine).
+pub const DEADLINE: Duration = Duration::from_secs(120);
+
+/// Runs `fut` to completion; panics naming `what` if it does not finish within [`DEADLINE`]
+/// (a stalled engine fails the test instead of hanging it).
+pub fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    // The timer is created inside the runtime, which drives it.
+    rt.block_on(async { tokio::time::timeout(DEADLINE, fut).await })
+        .unwrap_or_else(|_| panic!("{what}: not done within {DEADLINE:?}; the engine stalled"))
+}
 
 /// Path of the real model; panics with the fix when it is missing.
 pub fn model_path() -> PathBuf {
@@ -43,10 +62,7 @@ pub fn run_together(e: &Engine, reqs: &[GenerateRequest]) -> Vec<openledger_engi
         .iter()
         .map(|r| e.generate(r.clone()).unwrap())
         .collect();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    within("requests run together", async {
         let mut out = Vec::new();
         for g in gens {
             out.push(g.collect().await.unwrap());

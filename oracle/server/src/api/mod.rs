@@ -102,9 +102,7 @@ async fn health(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let body = state
-        .metrics
-        .render(state.backend.as_ref(), state.candle.as_ref());
+    let body = state.metrics.render();
     (
         [(
             header::CONTENT_TYPE,

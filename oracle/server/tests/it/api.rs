@@ -1,7 +1,7 @@
 use std::path::Path;
 
-use openledger_engine::lora::{AdapterTensor, write_adapter};
-use openledger_engine::{Device, Llama, Target, WeightFormat};
+use openledger_adapter::testing::RandomAdapter;
+use openledger_engine::{Device, Llama, WeightFormat};
 use openledger_oracle::Server;
 use serde_json::{Value, json};
 
@@ -278,6 +278,7 @@ async fn models_and_metrics() {
     }
 }
 
+/// Two of the fixture's adapters (rank 4 on q and v of every layer), `alpha` and `beta`.
 fn write_adapters(dir: &Path) {
     let model = Llama::load(
         &test_config().engine.model_path,
@@ -285,28 +286,18 @@ fn write_adapters(dir: &Path) {
         &Device::Cpu,
     )
     .unwrap();
-    let cfg = model.config().clone();
+    let shape = model.config().adapter_shape();
     drop(model);
     for (k, name) in ["alpha", "beta"].into_iter().enumerate() {
-        let vals = openledger_engine::model::testing::values;
-        let r = 4;
-        let tensors: Vec<AdapterTensor> = (0..cfg.n_layer)
-            .flat_map(|layer| [Target::Q, Target::V].map(|t| (layer, t)))
-            .map(|(layer, target)| {
-                let (i, o) = (cfg.in_dim(target), cfg.out_dim(target));
-                let s = 1000 * k as u64 + 10 * layer as u64 + target as u64;
-                AdapterTensor {
-                    layer,
-                    target,
-                    a: vals(s, r * i, 0.5),
-                    b: vals(s + 7, o * r, 0.5),
-                    shape: (r, i, o),
-                }
-            })
-            .collect();
+        let adapter = RandomAdapter {
+            rank: 4,
+            alpha: 8.0,
+            scale: 0.5,
+            ..RandomAdapter::new(1000 * k as u64)
+        };
         std::fs::write(
             dir.join(format!("{name}.safetensors")),
-            write_adapter(8.0, &tensors).unwrap(),
+            adapter.to_bytes(&shape),
         )
         .unwrap();
     }
