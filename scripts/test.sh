@@ -26,8 +26,8 @@ cargo test -p openledger-oracle --features tch --test it --no-fail-fast -- tch::
 log "benchmarks compile"
 cargo build --workspace --benches --quiet
 
-log "the cuda feature compiles (CUDA 13.4 nvcc from PyPI; no GPU needed to build)"
+log "the cuda feature compiles into the openledger binary (CUDA 13.4 nvcc from PyPI; no GPU needed to build)"
 (
   eval "$("$ROOT/scripts/setup-cuda.sh")"   # PATH with nvcc, CUDA_HOME, CUDA_COMPUTE_CAP=90
-  cargo check -p openledger-oracle --features cuda --quiet
+  cargo check -p openledger-cli --features cuda --quiet   # the binary, so the feature is proven to reach it
 )

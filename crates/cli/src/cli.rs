@@ -23,8 +23,8 @@ use tracing_subscriber::EnvFilter;
 #[derive(Debug, Parser)]
 #[command(name = "openledger", version, about, propagate_version = true)]
 struct Cli {
-    /// Configuration file, one table per component: [oracle], [oracle.engine], [deploy],
-    /// [devnet] [default: ./openledger.toml when it exists]
+    /// Configuration file, one table per component: `[oracle]`, `[oracle.engine]`,
+    /// `[oracle.tch]`, `[deploy]`, `[devnet]` [default: ./openledger.toml when it exists]
     #[arg(long, global = true, env = "OPENLEDGER_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     #[command(subcommand)]

@@ -11,7 +11,7 @@
 //! **What it is not for:** applying adapters (the engine turns [`AdapterWeights`] into its
 //! own tensors), caching them, or training them. It depends on no tensor library.
 //!
-//! The `test-utils` feature adds [`testing::RandomAdapter`], the seeded random adapter that
+//! The `test-utils` feature adds `testing::RandomAdapter`, the seeded random adapter that
 //! tests and benchmarks use.
 //!
 //! # Example

@@ -9,7 +9,7 @@
 //! ([`openledger_tokenizer`]), so metering matches what the model saw. It is reached as
 //! `openledger_engine::tch` with the `tch` feature of `openledger-engine`.
 //!
-//! [`TchEngine`] serves it through the inference interface of `openledger-inference`
+//! `TchEngine` (feature `tch`) serves it through the inference interface of `openledger-inference`
 //! (`Backend`: the same request, event, usage and error types, stop rules, chat template and
 //! incremental detokenizer as the candle engine), so `openledger oracle serve --backend tch`
 //! streams from it like from the candle engine.

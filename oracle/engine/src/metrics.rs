@@ -9,7 +9,7 @@
 //!
 //! Two values are also engine state, readable here: the running batch's size and the queue's
 //! length ([`EngineStats::active`], [`EngineStats::queued`], for health checks and the
-//! [`crate::Error::Overloaded`] answer).
+//! [`openledger_inference::Error::Overloaded`] answer).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;

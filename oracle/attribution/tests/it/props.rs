@@ -1,5 +1,5 @@
 //! Property tests against a brute-force reference of the rule, with a printed, reproducible
-//! seed: `OPENLEDGER_PROPTEST_SEED=<seed> cargo test -p openledger-attribution --test it props`.
+//! seed: `OPENLEDGER_TEST_SEED=<seed> cargo test -p openledger-attribution --test it props`.
 
 use std::collections::BTreeMap;
 
@@ -17,11 +17,11 @@ use crate::common::segment;
 const DEFAULT_SEED: u64 = 20_261_124;
 
 fn config(cases: u32) -> Config {
-    let seed = std::env::var("OPENLEDGER_PROPTEST_SEED")
+    let seed = std::env::var("OPENLEDGER_TEST_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(DEFAULT_SEED);
-    eprintln!("proptest seed {seed} (reproduce with OPENLEDGER_PROPTEST_SEED={seed})");
+    eprintln!("proptest seed {seed} (reproduce with OPENLEDGER_TEST_SEED={seed})");
     Config {
         cases,
         rng_seed: RngSeed::Fixed(seed),
