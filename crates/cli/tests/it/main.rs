@@ -134,3 +134,27 @@ fn oracle_serve_refuses_a_bad_setting_before_loading_anything() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("OPENLEDGER_ORACLE_MAX_BATCH"));
 }
+
+#[test]
+fn the_tch_backend_is_chosen_by_flag_and_a_build_without_it_says_how_to_get_it() {
+    let out = openledger()
+        .args(["oracle", "serve", "--backend", "torch"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("use candle or tch"), "{stderr}");
+
+    // This test binary is built without the `tch` feature (the test command's default build).
+    let out = openledger()
+        .args(["oracle", "serve", "--backend", "tch", "--model", "model.pt"])
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("without the tch feature") && stderr.contains("--features tch"),
+        "{stderr}"
+    );
+}
