@@ -6,8 +6,8 @@
 //! (`int64`) and returns logits `[1, T, V]`, and generating from it: greedy, or temperature +
 //! top-p with a seed (deterministic for a fixed seed), up to `max_tokens`, stopping at the
 //! end-of-sequence token. Prompt and completion are counted with the model's own tokenizer
-//! ([`openledger_tokenizer`]), so metering matches what the model saw. It is reached as
-//! `openledger_engine::tch` with the `tch` feature of `openledger-engine`.
+//! ([`openledger_tokenizer`]), so metering matches what the model saw. The oracle server
+//! reaches it with its own `tch` feature (`openledger oracle serve --backend tch`).
 //!
 //! `TchEngine` (feature `tch`) serves it through the inference interface of `openledger-inference`
 //! (`Backend`: the same request, event, usage and error types, stop rules, chat template and
