@@ -22,6 +22,7 @@ cargo test -p openledger-engine-tch --features tch --no-fail-fast
 # The HTTP contract tests of the server against the libtorch backend (the candle run above
 # covers the rest of the server's tests).
 cargo test -p openledger-oracle --features tch --test it --no-fail-fast -- tch::
+cargo check -p openledger-cli --features tch --quiet   # the binary builds with the tch backend
 
 log "benchmarks compile"
 cargo build --workspace --benches --quiet
