@@ -52,20 +52,28 @@ pub fn test_config() -> Config {
 /// A server shared by the tests of this binary, running on its own runtime thread.
 pub fn shared_server() -> SocketAddr {
     static ADDR: OnceLock<SocketAddr> = OnceLock::new();
-    *ADDR.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let server = Server::bind(test_config()).await.expect("server starts");
-                tx.send(server.local_addr()).unwrap();
-                server.run_until(std::future::pending()).await.unwrap();
-            });
+    *ADDR.get_or_init(|| serve_in_background(|| Server::bind(test_config())))
+}
+
+/// Binds the server `bind` makes on a runtime thread of its own, serves it for the rest of
+/// the test process, and returns its address.
+pub fn serve_in_background<F, Fut>(bind: F) -> SocketAddr
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = openledger_oracle::Result<Server>>,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let server = bind().await.expect("server starts");
+            tx.send(server.local_addr()).unwrap();
+            server.run_until(std::future::pending()).await.unwrap();
         });
-        rx.recv().expect("server address")
-    })
+    });
+    rx.recv().expect("server address")
 }

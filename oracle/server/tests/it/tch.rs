@@ -69,22 +69,7 @@ fn server() -> SocketAddr {
             },
         )
         .expect("engine");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let server = Server::bind_backend(Arc::new(engine), config)
-                    .await
-                    .expect("server starts");
-                tx.send(server.local_addr()).unwrap();
-                server.run_until(std::future::pending()).await.unwrap();
-            });
-        });
-        rx.recv().expect("server address")
+        crate::serve_in_background(move || Server::bind_backend(Arc::new(engine), config))
     })
 }
 
