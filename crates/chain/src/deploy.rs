@@ -69,6 +69,145 @@ impl Default for DeployConfig {
     }
 }
 
+/// One contract creation of a [`SuitePlan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedContract {
+    /// The contract's name, e.g. `Settlement`.
+    pub name: &'static str,
+    /// Bytecode followed by the ABI-encoded constructor arguments.
+    pub init_code: Bytes,
+    /// Where it lands: `deployer.create(nonce)` for its place in the order.
+    pub address: Address,
+}
+
+/// The whole suite as an ordered list of contract creations from one account, with the
+/// manifest they produce. Addresses follow from the deployer's nonce, so every constructor can
+/// be given the addresses of the others up front; any backend (anvil over JSON-RPC, an
+/// in-process EVM) deploys the suite by sending these creations in order from `deployer`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuitePlan {
+    /// Creations, in the order they must be sent.
+    pub contracts: Vec<PlannedContract>,
+    /// The manifest; `deploy_block` is left 0 for the backend to fill in.
+    pub deployment: Deployment,
+}
+
+/// Plans the suite deployed by `deployer` on `chain_id`, whose next nonce is `nonce`.
+pub fn plan_suite(
+    config: &DeployConfig,
+    deployer: Address,
+    chain_id: u64,
+    nonce: u64,
+) -> Result<SuitePlan> {
+    config
+        .split
+        .validate()
+        .map_err(|e| Error::Config(e.to_string()))?;
+    let governance = config.governance.unwrap_or(deployer);
+    let treasury = config.treasury.unwrap_or(deployer);
+    let distribution = config.distribution.unwrap_or(deployer);
+    let at = |i: u64| deployer.create(nonce + i);
+    let addresses = Contracts {
+        token: at(0),
+        datanets: at(1),
+        models: at(2),
+        operators: at(3),
+        settlement: at(4),
+    };
+    let Contracts {
+        token,
+        datanets,
+        models,
+        operators,
+        settlement,
+    } = addresses;
+    let creations: [(&'static str, &Bytes, Vec<u8>, Address); 5] = [
+        (
+            "OpenToken",
+            &OpenToken::BYTECODE,
+            OpenToken::constructorCall {
+                distribution,
+                supply: config.supply,
+            }
+            .abi_encode(),
+            token,
+        ),
+        (
+            "DatanetRegistry",
+            &DatanetRegistry::BYTECODE,
+            DatanetRegistry::constructorCall {
+                token_: token,
+                governance_: governance,
+                treasury_: treasury,
+            }
+            .abi_encode(),
+            datanets,
+        ),
+        (
+            "ModelRegistry",
+            &ModelRegistry::BYTECODE,
+            ModelRegistry::constructorCall {
+                datanets_: datanets,
+            }
+            .abi_encode(),
+            models,
+        ),
+        (
+            "OperatorRegistry",
+            &OperatorRegistry::BYTECODE,
+            OperatorRegistry::constructorCall {
+                token_: token,
+                governance_: governance,
+                treasury_: treasury,
+                minStake_: config.min_stake,
+                unstakeCooldown_: config.unstake_cooldown,
+            }
+            .abi_encode(),
+            operators,
+        ),
+        (
+            "Settlement",
+            &Settlement::BYTECODE,
+            Settlement::constructorCall {
+                token_: token,
+                governance_: governance,
+                treasury_: treasury,
+                datanets_: datanets,
+                models_: models,
+                operators_: operators,
+                policy: config.split.into(),
+                withdrawalDelay_: config.withdrawal_delay,
+            }
+            .abi_encode(),
+            settlement,
+        ),
+    ];
+    let contracts = creations
+        .into_iter()
+        .map(|(name, bytecode, args, address)| {
+            let mut code = bytecode.to_vec();
+            code.extend_from_slice(&args);
+            PlannedContract {
+                name,
+                init_code: code.into(),
+                address,
+            }
+        })
+        .collect();
+    Ok(SuitePlan {
+        contracts,
+        deployment: Deployment {
+            chain_id,
+            deploy_block: 0,
+            deployer,
+            governance,
+            treasury,
+            contracts: addresses,
+            abi_hashes: current_abi_hashes(),
+        },
+    })
+}
+
 /// Deploys the suite from `deployer` (an account the provider can sign for) and returns its
 /// manifest.
 pub async fn deploy_suite<P: Provider<Ethereum>>(
@@ -76,103 +215,38 @@ pub async fn deploy_suite<P: Provider<Ethereum>>(
     deployer: Address,
     config: &DeployConfig,
 ) -> Result<Deployment> {
-    config
-        .split
-        .validate()
-        .map_err(|e| Error::Config(e.to_string()))?;
     let chain_id = provider.get_chain_id().await.map_err(|source| Error::Rpc {
         call: "eth_chainId",
         source,
     })?;
-    let governance = config.governance.unwrap_or(deployer);
-    let treasury = config.treasury.unwrap_or(deployer);
-    let distribution = config.distribution.unwrap_or(deployer);
-
-    let (token, deploy_block) = deploy(
-        provider,
-        deployer,
-        "OpenToken",
-        &OpenToken::BYTECODE,
-        OpenToken::constructorCall {
-            distribution,
-            supply: config.supply,
+    let nonce = provider
+        .get_transaction_count(deployer)
+        .await
+        .map_err(|source| Error::Rpc {
+            call: "eth_getTransactionCount",
+            source,
+        })?;
+    let mut plan = plan_suite(config, deployer, chain_id, nonce)?;
+    for (i, contract) in plan.contracts.iter().enumerate() {
+        let (address, block) = deploy(
+            provider,
+            deployer,
+            contract.name,
+            contract.init_code.clone(),
+        )
+        .await?;
+        if address != contract.address {
+            return Err(Error::Config(format!(
+                "{} landed at {address}, not at the planned {}: another transaction from {deployer} \
+                 interleaved with the deployment",
+                contract.name, contract.address
+            )));
         }
-        .abi_encode(),
-    )
-    .await?;
-    let (datanets, _) = deploy(
-        provider,
-        deployer,
-        "DatanetRegistry",
-        &DatanetRegistry::BYTECODE,
-        DatanetRegistry::constructorCall {
-            token_: token,
-            governance_: governance,
-            treasury_: treasury,
+        if i == 0 {
+            plan.deployment.deploy_block = block;
         }
-        .abi_encode(),
-    )
-    .await?;
-    let (models, _) = deploy(
-        provider,
-        deployer,
-        "ModelRegistry",
-        &ModelRegistry::BYTECODE,
-        ModelRegistry::constructorCall {
-            datanets_: datanets,
-        }
-        .abi_encode(),
-    )
-    .await?;
-    let (operators, _) = deploy(
-        provider,
-        deployer,
-        "OperatorRegistry",
-        &OperatorRegistry::BYTECODE,
-        OperatorRegistry::constructorCall {
-            token_: token,
-            governance_: governance,
-            treasury_: treasury,
-            minStake_: config.min_stake,
-            unstakeCooldown_: config.unstake_cooldown,
-        }
-        .abi_encode(),
-    )
-    .await?;
-    let (settlement, _) = deploy(
-        provider,
-        deployer,
-        "Settlement",
-        &Settlement::BYTECODE,
-        Settlement::constructorCall {
-            token_: token,
-            governance_: governance,
-            treasury_: treasury,
-            datanets_: datanets,
-            models_: models,
-            operators_: operators,
-            policy: config.split.into(),
-            withdrawalDelay_: config.withdrawal_delay,
-        }
-        .abi_encode(),
-    )
-    .await?;
-
-    Ok(Deployment {
-        chain_id,
-        deploy_block,
-        deployer,
-        governance,
-        treasury,
-        contracts: Contracts {
-            token,
-            datanets,
-            models,
-            operators,
-            settlement,
-        },
-        abi_hashes: current_abi_hashes(),
-    })
+    }
+    Ok(plan.deployment)
 }
 
 /// The ABI hashes of the bindings this binary was built with.
@@ -191,11 +265,8 @@ async fn deploy<P: Provider<Ethereum>>(
     provider: &P,
     from: Address,
     name: &'static str,
-    bytecode: &Bytes,
-    constructor_args: Vec<u8>,
+    code: Bytes,
 ) -> Result<(Address, u64)> {
-    let mut code = bytecode.to_vec();
-    code.extend_from_slice(&constructor_args);
     let tx = TransactionRequest::default()
         .with_from(from)
         .with_deploy_code(code);

@@ -58,6 +58,13 @@ pub trait Chain {
     async fn timestamp(&self) -> Result<u64, BackendError>;
     /// Moves the chain clock forward and mines a block.
     async fn advance_time(&self, seconds: u64) -> Result<(), BackendError>;
+    /// Delegates the EOA `account` to the code at `target` (EIP-7702): an authorization signed
+    /// with the account's key, carried by a type-4 transaction another account sends.
+    async fn delegate(
+        &self,
+        account: &PrivateKeySigner,
+        target: Address,
+    ) -> Result<(), BackendError>;
 }
 
 impl<T: Chain> Chain for &T {
@@ -97,6 +104,13 @@ impl<T: Chain> Chain for &T {
     }
     async fn advance_time(&self, seconds: u64) -> Result<(), BackendError> {
         (**self).advance_time(seconds).await
+    }
+    async fn delegate(
+        &self,
+        account: &PrivateKeySigner,
+        target: Address,
+    ) -> Result<(), BackendError> {
+        (**self).delegate(account, target).await
     }
 }
 
@@ -138,6 +152,12 @@ pub trait DynChain {
     fn timestamp(&self) -> BoxFuture<'_, Result<u64, BackendError>>;
     /// [`Chain::advance_time`].
     fn advance_time(&self, seconds: u64) -> BoxFuture<'_, Result<(), BackendError>>;
+    /// [`Chain::delegate`].
+    fn delegate<'a>(
+        &'a self,
+        account: &'a PrivateKeySigner,
+        target: Address,
+    ) -> BoxFuture<'a, Result<(), BackendError>>;
 }
 
 impl<T: Chain> DynChain for T {
@@ -180,6 +200,13 @@ impl<T: Chain> DynChain for T {
     }
     fn advance_time(&self, seconds: u64) -> BoxFuture<'_, Result<(), BackendError>> {
         Box::pin(Chain::advance_time(self, seconds))
+    }
+    fn delegate<'a>(
+        &'a self,
+        account: &'a PrivateKeySigner,
+        target: Address,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(Chain::delegate(self, account, target))
     }
 }
 
@@ -230,5 +257,12 @@ impl Chain for BoxChain {
     }
     async fn advance_time(&self, seconds: u64) -> Result<(), BackendError> {
         self.0.advance_time(seconds).await
+    }
+    async fn delegate(
+        &self,
+        account: &PrivateKeySigner,
+        target: Address,
+    ) -> Result<(), BackendError> {
+        self.0.delegate(account, target).await
     }
 }

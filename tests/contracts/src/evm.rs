@@ -3,12 +3,13 @@
 //! revert data (then nothing is sent, so state is untouched), else sent and mined.
 
 use alloy::{
-    network::{EthereumWallet, TransactionBuilder},
+    eips::eip7702::Authorization,
+    network::{EthereumWallet, TransactionBuilder, TransactionBuilder7702},
     node_bindings::AnvilInstance,
-    primitives::{Address, Bytes},
+    primitives::{Address, Bytes, U256},
     providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
     rpc::types::TransactionRequest,
-    signers::local::PrivateKeySigner,
+    signers::{SignerSync, local::PrivateKeySigner},
 };
 use openledger_chain::{
     anvil::spawn_anvil,
@@ -164,6 +165,38 @@ impl Chain for AnvilChain {
     async fn advance_time(&self, seconds: u64) -> Result<(), BackendError> {
         self.provider.anvil_increase_time(seconds).await?;
         self.provider.anvil_mine(Some(1), None).await?;
+        Ok(())
+    }
+
+    async fn delegate(
+        &self,
+        account: &PrivateKeySigner,
+        target: Address,
+    ) -> Result<(), BackendError> {
+        let nonce = self
+            .provider
+            .get_transaction_count(account.address())
+            .await?;
+        let authorization = Authorization {
+            chain_id: U256::from(CHAIN_ID),
+            address: target,
+            nonce,
+        };
+        let signature = account.sign_hash_sync(&authorization.signature_hash())?;
+        let sponsor = self.accounts[0].address();
+        let tx = TransactionRequest::default()
+            .with_from(sponsor)
+            .with_to(account.address())
+            .with_authorization_list(vec![authorization.into_signed(signature)]);
+        let receipt = self
+            .provider
+            .send_transaction(tx)
+            .await?
+            .get_receipt()
+            .await?;
+        if !receipt.status() {
+            return Err(format!("delegation {} reverted", receipt.transaction_hash).into());
+        }
         Ok(())
     }
 }
