@@ -6,12 +6,16 @@ pragma solidity ^0.8.24;
 /// trained on, price per 1,000 tokens in OPEN wei). Registration, and adding datanets to a
 /// later version, fails unless every datanet meets its requirements. Versions start at 1; each
 /// names its parent version. A model's datanet set is the union over its versions: those are
-/// the datanets whose contributions can be paid for its inferences. No admin role.
+/// the datanets whose contributions can be paid for its inferences. The developer role moves in
+/// two steps. A deactivated model stays deactivated; settlement charges for it only during a
+/// grace period after `deactivatedAt` (see ISettlement). No admin role.
 interface IModelRegistry {
     struct Model {
         address developer;
         bool active;
         uint32 latestVersion;
+        /// When it was deactivated (0 while active).
+        uint64 deactivatedAt;
         uint256 pricePer1kTokens;
         bytes32 baseModelHash;
     }
@@ -35,11 +39,15 @@ interface IModelRegistry {
     );
     event ModelPriceChanged(uint256 indexed modelId, uint256 pricePer1kTokens);
     event ModelDeactivated(uint256 indexed modelId);
+    event ModelTransferStarted(uint256 indexed modelId, address indexed developer, address indexed pendingDeveloper);
+    event ModelTransferred(uint256 indexed modelId, address indexed previousDeveloper, address indexed developer);
 
     error UnknownModel(uint256 modelId);
     error UnknownVersion(uint256 modelId, uint32 version);
     error NotDeveloper(uint256 modelId, address caller);
     error ModelInactive(uint256 modelId);
+    error NotPendingDeveloper(uint256 modelId, address caller);
+    error ZeroAddress();
     error NoDatanets();
     /// Datanet ids must be strictly increasing (no duplicates) and not already in the lineage.
     error DatanetListInvalid(uint256 datanetId);
@@ -63,6 +71,10 @@ interface IModelRegistry {
     ) external returns (uint32 version);
     function setPrice(uint256 modelId, uint256 pricePer1kTokens) external;
     function deactivate(uint256 modelId) external;
+    /// Proposes `next` as the model's developer (developer only); `next` calls `acceptModel`.
+    function transferModel(uint256 modelId, address next) external;
+    function acceptModel(uint256 modelId) external;
+    function pendingDeveloper(uint256 modelId) external view returns (address);
 
     function datanets() external view returns (address);
     function modelCount() external view returns (uint256);

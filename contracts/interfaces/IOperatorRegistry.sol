@@ -7,8 +7,11 @@ import {IGoverned} from "./IGoverned.sol";
 /// @notice An operator account stakes OPEN and registers a signing key (a separate hot key that
 /// signs usage batches). It is active, and its batches settle, while it has a signer, is not
 /// slashed and has at least `minStake` staked (stake waiting in the unstake cooldown does not
-/// count but can still be slashed). Governance slashes: the amount goes to the treasury and the
-/// operator is marked slashed for good.
+/// count but can still be slashed). Governance slashes a non-zero amount, taken from the stake,
+/// then from stake in cooldown, then from the operator's unvested rewards in settlement; it
+/// goes to the treasury and the operator is marked slashed for good. New values of `minStake`
+/// and `unstakeCooldown` take effect one (current) cooldown after governance sets them, so
+/// operators can top up or settle first.
 interface IOperatorRegistry is IGoverned {
     struct Operator {
         address signer;
@@ -25,8 +28,8 @@ interface IOperatorRegistry is IGoverned {
     event Unstaked(address indexed operator, uint256 amount);
     /// `amount` was taken; `stake` and `unstaking` are what remains of each.
     event Slashed(address indexed operator, uint256 amount, uint256 stake, uint256 unstaking, string reason);
-    event MinStakeChanged(uint256 minStake);
-    event UnstakeCooldownChanged(uint64 cooldown);
+    event MinStakeChanged(uint256 minStake, uint64 effectiveAt);
+    event UnstakeCooldownChanged(uint64 cooldown, uint64 effectiveAt);
 
     error ZeroAmount();
     error InsufficientStake(uint256 available, uint256 requested);
@@ -45,8 +48,12 @@ interface IOperatorRegistry is IGoverned {
     function setUnstakeCooldown(uint64 cooldown) external;
 
     function token() external view returns (address);
+    /// The settlement contract whose unvested operator rewards slashes reach.
+    function settlement() external view returns (address);
     function treasury() external view returns (address);
+    /// The value in effect now.
     function minStake() external view returns (uint256);
+    /// The value in effect now.
     function unstakeCooldown() external view returns (uint64);
     function getOperator(address operator) external view returns (Operator memory);
     function isActive(address operator) external view returns (bool);

@@ -11,6 +11,14 @@ import {Governed} from "./Governed.sol";
 contract DatanetRegistry is IDatanetRegistry, Governed, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
+    /// How long curators have before a contributor may withdraw a pending contribution.
+    uint64 public constant CURATION_TIMEOUT = 14 days;
+
+    struct ContentClaim {
+        address author;
+        bool live;
+    }
+
     address public immutable token;
     address public immutable treasury;
 
@@ -20,7 +28,9 @@ contract DatanetRegistry is IDatanetRegistry, Governed, ReentrancyGuard {
     mapping(uint256 => Datanet) private _datanets;
     mapping(uint256 => Contribution) private _contributions;
     mapping(uint256 => mapping(address => bool)) private _curators;
-    mapping(uint256 => mapping(bytes32 => bool)) private _contentSeen;
+    mapping(uint256 => mapping(bytes32 => ContentClaim)) private _content;
+    mapping(uint256 => address) private _pendingOwners;
+    mapping(bytes32 => uint256) private _commitments;
 
     constructor(address token_, address governance_, address treasury_) Governed(governance_) {
         if (token_ == address(0) || treasury_ == address(0)) revert ZeroAddress();
@@ -44,15 +54,50 @@ contract DatanetRegistry is IDatanetRegistry, Governed, ReentrancyGuard {
         emit CuratorSet(datanetId, curator, enabled);
     }
 
-    function addContribution(uint256 datanetId, bytes32 contentHash, uint64 tokens, string calldata uri, uint256 stake)
-        external
-        nonReentrant
-        returns (uint256 contributionId)
-    {
+    function transferDatanet(uint256 datanetId, address next) external {
+        _requireDatanet(datanetId);
+        if (_datanets[datanetId].owner != msg.sender) revert NotDatanetOwner(datanetId, msg.sender);
+        if (next == address(0)) revert ZeroAddress();
+        _pendingOwners[datanetId] = next;
+        emit DatanetTransferStarted(datanetId, msg.sender, next);
+    }
+
+    function acceptDatanet(uint256 datanetId) external {
+        _requireDatanet(datanetId);
+        if (_pendingOwners[datanetId] != msg.sender) revert NotPendingOwner(datanetId, msg.sender);
+        address previous = _datanets[datanetId].owner;
+        _datanets[datanetId].owner = msg.sender;
+        delete _pendingOwners[datanetId];
+        emit DatanetTransferred(datanetId, previous, msg.sender);
+    }
+
+    function commitContribution(bytes32 commitment) external {
+        // The earliest block counts; a copy of someone's commitment only confirms it.
+        if (_commitments[commitment] == 0) _commitments[commitment] = block.number;
+        emit ContributionCommitted(commitment, msg.sender);
+    }
+
+    function addContribution(
+        uint256 datanetId,
+        bytes32 contentHash,
+        uint64 tokens,
+        string calldata uri,
+        uint256 stake,
+        bytes32 salt
+    ) external nonReentrant returns (uint256 contributionId) {
         _requireDatanet(datanetId);
         if (contentHash == bytes32(0) || tokens == 0) revert EmptyContribution();
-        if (_contentSeen[datanetId][contentHash]) revert DuplicateContent(datanetId, contentHash);
-        _contentSeen[datanetId][contentHash] = true;
+        bytes32 commitment = keccak256(abi.encode(msg.sender, datanetId, contentHash, salt));
+        uint256 committedAt = _commitments[commitment];
+        if (committedAt == 0 || committedAt >= block.number) revert NotCommitted(commitment);
+        delete _commitments[commitment];
+        ContentClaim storage claim = _content[datanetId][contentHash];
+        if (claim.live) revert DuplicateContent(datanetId, contentHash);
+        if (claim.author != address(0) && claim.author != msg.sender) {
+            revert ContentReserved(datanetId, contentHash, claim.author);
+        }
+        claim.author = msg.sender;
+        claim.live = true;
 
         contributionId = ++contributionCount;
         Contribution storage c = _contributions[contributionId];
@@ -61,6 +106,7 @@ contract DatanetRegistry is IDatanetRegistry, Governed, ReentrancyGuard {
         c.status = ContributionStatus.Pending;
         c.tokens = tokens;
         c.stake = stake;
+        c.addedAt = uint64(block.timestamp);
         c.contentHash = contentHash;
         c.uri = uri;
         emit ContributionAdded(contributionId, datanetId, msg.sender, contentHash, tokens, stake, uri);
@@ -83,13 +129,30 @@ contract DatanetRegistry is IDatanetRegistry, Governed, ReentrancyGuard {
     function rejectContribution(uint256 contributionId, bool slash) external nonReentrant {
         Contribution storage c = _pendingForCurator(contributionId);
         uint256 stake = c.stake;
+        if (slash && stake == 0) revert ZeroAmount();
         c.status = ContributionStatus.Rejected;
         c.stake = 0;
-        // The content may be submitted again (e.g. with a better licence) after a rejection.
-        _contentSeen[c.datanetId][c.contentHash] = false;
+        // Its author may submit it again (e.g. with a better licence); nobody else may.
+        _content[c.datanetId][c.contentHash].live = false;
         emit ContributionRejected(contributionId, c.datanetId, msg.sender, slash ? stake : 0);
 
         if (stake > 0) IERC20(token).safeTransfer(slash ? treasury : c.contributor, stake);
+    }
+
+    function withdrawContribution(uint256 contributionId) external nonReentrant {
+        _requireContribution(contributionId);
+        Contribution storage c = _contributions[contributionId];
+        if (c.contributor != msg.sender) revert NotContributor(contributionId, msg.sender);
+        if (c.status != ContributionStatus.Pending) revert NotPending(contributionId, c.status);
+        uint64 timesOutAt = c.addedAt + CURATION_TIMEOUT;
+        if (block.timestamp < timesOutAt) revert CurationNotTimedOut(contributionId, timesOutAt);
+        uint256 stake = c.stake;
+        c.status = ContributionStatus.Withdrawn;
+        c.stake = 0;
+        _content[c.datanetId][c.contentHash].live = false;
+        emit ContributionWithdrawn(contributionId, c.datanetId, msg.sender, stake);
+
+        if (stake > 0) IERC20(token).safeTransfer(msg.sender, stake);
     }
 
     function getDatanet(uint256 datanetId) external view returns (Datanet memory) {
@@ -114,6 +177,19 @@ contract DatanetRegistry is IDatanetRegistry, Governed, ReentrancyGuard {
     function datanetOwner(uint256 datanetId) external view returns (address) {
         _requireDatanet(datanetId);
         return _datanets[datanetId].owner;
+    }
+
+    function pendingDatanetOwner(uint256 datanetId) external view returns (address) {
+        return _pendingOwners[datanetId];
+    }
+
+    function commitmentBlock(bytes32 commitment) external view returns (uint256) {
+        return _commitments[commitment];
+    }
+
+    function contentAuthor(uint256 datanetId, bytes32 contentHash) external view returns (address author, bool live) {
+        ContentClaim storage claim = _content[datanetId][contentHash];
+        return (claim.author, claim.live);
     }
 
     function isCurator(uint256 datanetId, address account) public view returns (bool) {

@@ -13,8 +13,10 @@ contract ModelRegistry is IModelRegistry {
     mapping(uint256 => mapping(uint32 => ModelVersion)) private _versions;
     mapping(uint256 => uint256[]) private _lineage;
     mapping(uint256 => mapping(uint256 => bool)) private _usesDatanet;
+    mapping(uint256 => address) private _pendingDevelopers;
 
     constructor(address datanets_) {
+        if (datanets_ == address(0)) revert ZeroAddress();
         datanets = datanets_;
     }
 
@@ -62,7 +64,29 @@ contract ModelRegistry is IModelRegistry {
         Model storage m = _developerModel(modelId);
         if (!m.active) revert ModelInactive(modelId);
         m.active = false;
+        m.deactivatedAt = uint64(block.timestamp);
         emit ModelDeactivated(modelId);
+    }
+
+    function transferModel(uint256 modelId, address next) external {
+        _developerModel(modelId);
+        if (next == address(0)) revert ZeroAddress();
+        _pendingDevelopers[modelId] = next;
+        emit ModelTransferStarted(modelId, msg.sender, next);
+    }
+
+    function acceptModel(uint256 modelId) external {
+        _requireModel(modelId);
+        if (_pendingDevelopers[modelId] != msg.sender) revert NotPendingDeveloper(modelId, msg.sender);
+        Model storage m = _models[modelId];
+        address previous = m.developer;
+        m.developer = msg.sender;
+        delete _pendingDevelopers[modelId];
+        emit ModelTransferred(modelId, previous, msg.sender);
+    }
+
+    function pendingDeveloper(uint256 modelId) external view returns (address) {
+        return _pendingDevelopers[modelId];
     }
 
     function getModel(uint256 modelId) external view returns (Model memory) {

@@ -5,6 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {IOperatorRegistry} from "../../interfaces/IOperatorRegistry.sol";
+import {ISettlement} from "../../interfaces/ISettlement.sol";
 import {Governed} from "./Governed.sol";
 
 /// @title Operator stakes, signing keys and served models (see IOperatorRegistry).
@@ -16,23 +17,37 @@ contract OperatorRegistry is IOperatorRegistry, Governed, ReentrancyGuard {
 
     address public immutable token;
     address public immutable treasury;
-    uint256 public minStake;
-    uint64 public unstakeCooldown;
+    address public immutable settlement;
+
+    uint256 private _minStake;
+    uint256 private _nextMinStake;
+    uint64 private _minStakeAt;
+    uint64 private _unstakeCooldown;
+    uint64 private _nextUnstakeCooldown;
+    uint64 private _unstakeCooldownAt;
 
     mapping(address => Operator) private _operators;
     mapping(address => mapping(uint256 => bool)) private _serves;
 
-    constructor(address token_, address governance_, address treasury_, uint256 minStake_, uint64 unstakeCooldown_)
-        Governed(governance_)
-    {
-        if (token_ == address(0) || treasury_ == address(0)) revert ZeroAddress();
+    /// `settlement_` is the settlement contract's address (deployed after this one; its
+    /// constructor checks that this registry names it).
+    constructor(
+        address token_,
+        address governance_,
+        address treasury_,
+        address settlement_,
+        uint256 minStake_,
+        uint64 unstakeCooldown_
+    ) Governed(governance_) {
+        if (token_ == address(0) || treasury_ == address(0) || settlement_ == address(0)) revert ZeroAddress();
         if (unstakeCooldown_ > MAX_UNSTAKE_COOLDOWN) revert CooldownTooLong(unstakeCooldown_, MAX_UNSTAKE_COOLDOWN);
         token = token_;
         treasury = treasury_;
-        minStake = minStake_;
-        unstakeCooldown = unstakeCooldown_;
-        emit MinStakeChanged(minStake_);
-        emit UnstakeCooldownChanged(unstakeCooldown_);
+        settlement = settlement_;
+        _minStake = minStake_;
+        _unstakeCooldown = unstakeCooldown_;
+        emit MinStakeChanged(minStake_, uint64(block.timestamp));
+        emit UnstakeCooldownChanged(unstakeCooldown_, uint64(block.timestamp));
     }
 
     function stake(uint256 amount) external nonReentrant {
@@ -60,7 +75,7 @@ contract OperatorRegistry is IOperatorRegistry, Governed, ReentrancyGuard {
         if (amount > o.stake) revert InsufficientStake(o.stake, amount);
         o.stake -= amount;
         o.unstaking += amount;
-        o.unstakeReadyAt = uint64(block.timestamp) + unstakeCooldown;
+        o.unstakeReadyAt = uint64(block.timestamp) + unstakeCooldown();
         emit UnstakeRequested(msg.sender, amount, o.unstaking, o.unstakeReadyAt);
     }
 
@@ -76,6 +91,7 @@ contract OperatorRegistry is IOperatorRegistry, Governed, ReentrancyGuard {
     }
 
     function slash(address operator, uint256 amount, string calldata reason) external onlyGovernance nonReentrant {
+        if (amount == 0) revert ZeroAmount();
         Operator storage o = _operators[operator];
         uint256 fromStake = amount < o.stake ? amount : o.stake;
         uint256 rest = amount - fromStake;
@@ -84,19 +100,37 @@ contract OperatorRegistry is IOperatorRegistry, Governed, ReentrancyGuard {
         o.unstaking -= fromUnstaking;
         o.slashed = true;
         uint256 taken = fromStake + fromUnstaking;
-        emit Slashed(operator, taken, o.stake, o.unstaking, reason);
+        uint256 fromRewards = ISettlement(settlement).slashRewards(operator, rest - fromUnstaking);
+        emit Slashed(operator, taken + fromRewards, o.stake, o.unstaking, reason);
         if (taken > 0) IERC20(token).safeTransfer(treasury, taken);
     }
 
     function setMinStake(uint256 minStake_) external onlyGovernance {
-        minStake = minStake_;
-        emit MinStakeChanged(minStake_);
+        uint64 effectiveAt = uint64(block.timestamp) + unstakeCooldown();
+        _minStake = minStake();
+        _nextMinStake = minStake_;
+        _minStakeAt = effectiveAt;
+        emit MinStakeChanged(minStake_, effectiveAt);
     }
 
     function setUnstakeCooldown(uint64 cooldown) external onlyGovernance {
         if (cooldown > MAX_UNSTAKE_COOLDOWN) revert CooldownTooLong(cooldown, MAX_UNSTAKE_COOLDOWN);
-        unstakeCooldown = cooldown;
-        emit UnstakeCooldownChanged(cooldown);
+        uint64 current = unstakeCooldown();
+        uint64 effectiveAt = uint64(block.timestamp) + current;
+        _unstakeCooldown = current;
+        _nextUnstakeCooldown = cooldown;
+        _unstakeCooldownAt = effectiveAt;
+        emit UnstakeCooldownChanged(cooldown, effectiveAt);
+    }
+
+    function minStake() public view returns (uint256) {
+        if (_minStakeAt != 0 && _minStakeAt <= block.timestamp) return _nextMinStake;
+        return _minStake;
+    }
+
+    function unstakeCooldown() public view returns (uint64) {
+        if (_unstakeCooldownAt != 0 && _unstakeCooldownAt <= block.timestamp) return _nextUnstakeCooldown;
+        return _unstakeCooldown;
     }
 
     function getOperator(address operator) external view returns (Operator memory) {
@@ -105,7 +139,7 @@ contract OperatorRegistry is IOperatorRegistry, Governed, ReentrancyGuard {
 
     function isActive(address operator) public view returns (bool) {
         Operator storage o = _operators[operator];
-        return o.signer != address(0) && !o.slashed && o.stake >= minStake && o.stake > 0;
+        return o.signer != address(0) && !o.slashed && o.stake >= minStake() && o.stake > 0;
     }
 
     function signerOf(address operator) external view returns (address) {

@@ -4,17 +4,18 @@ pragma solidity 0.8.37;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
-import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {IDatanetRegistry} from "../../interfaces/IDatanetRegistry.sol";
 import {IModelRegistry} from "../../interfaces/IModelRegistry.sol";
 import {IOperatorRegistry} from "../../interfaces/IOperatorRegistry.sol";
 import {ISettlement} from "../../interfaces/ISettlement.sol";
 import {Governed} from "./Governed.sol";
 
-/// @title Deposits, batch settlement, fee splits and claims (see ISettlement).
+/// @title Escrow, batch settlement, fee splits and claims (see ISettlement).
 contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
     using SafeERC20 for IERC20;
 
@@ -23,22 +24,41 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
     uint16 public constant MAX_PROTOCOL_BPS = 2_000;
     /// Upper bound governance can set for the withdrawal delay.
     uint64 public constant MAX_WITHDRAWAL_DELAY = 30 days;
+    /// How long a ready withdrawal request stays usable.
+    uint64 public constant WITHDRAWAL_WINDOW = 2 days;
+    /// Gas an ERC-1271 wallet gets to answer `isValidSignature`.
+    uint256 public constant WALLET_CHECK_GAS = 50_000;
 
     bytes32 public constant VOUCHER_TYPEHASH = keccak256(
         "Voucher(address user,address operator,uint256 modelId,uint256 cumulativeCap,uint64 expiry,uint64 nonce)"
     );
     bytes32 public constant DEBIT_TYPEHASH = keccak256("Debit(address user,uint256 modelId,uint256 amount)");
     bytes32 public constant DATA_CREDIT_TYPEHASH =
-        keccak256("DataCredit(uint256 modelId,uint256 datanetId,uint256 contributionId,uint256 amount)");
+        keccak256("DataCredit(uint256 modelId,uint256 datanetId,uint256 contributionId,uint256 weight)");
     bytes32 public constant BATCH_TYPEHASH = keccak256(
-        "Batch(address operator,uint64 sequence,bytes32 receiptsRoot,Debit[] debits,DataCredit[] credits)"
-        "DataCredit(uint256 modelId,uint256 datanetId,uint256 contributionId,uint256 amount)"
+        "Batch(address operator,uint64 sequence,uint64 deadline,uint32 policyEpoch,bytes32 receiptsRoot,Debit[] debits,DataCredit[] credits)"
+        "DataCredit(uint256 modelId,uint256 datanetId,uint256 contributionId,uint256 weight)"
         "Debit(address user,uint256 modelId,uint256 amount)"
     );
 
-    struct Withdrawal {
-        uint256 amount;
-        uint64 readyAt;
+    struct Epoch {
+        SplitPolicy policy;
+        uint64 effectiveAt;
+    }
+
+    struct Revocation {
+        uint64 minNonce;
+        uint64 pendingMinNonce;
+        uint64 effectiveAt;
+    }
+
+    /// Two vesting buckets are enough: credits of one period share a bucket, and a bucket two
+    /// periods old has vested.
+    struct Vesting {
+        uint256 amountA;
+        uint64 vestsAtA;
+        uint256 amountB;
+        uint64 vestsAtB;
     }
 
     address public immutable token;
@@ -47,17 +67,20 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
     address public immutable models;
     address public immutable operators;
 
-    SplitPolicy private _policy;
-    uint64 public withdrawalDelay;
+    uint32 public latestEpoch;
+    uint64 private _withdrawalDelay;
+    uint64 private _nextWithdrawalDelay;
+    uint64 private _withdrawalDelayAt;
     uint256 public totalDeposits;
     uint256 public totalClaimable;
 
-    mapping(address => uint256) private _balances;
+    mapping(uint32 => Epoch) private _epochs;
+    mapping(address => mapping(address => Escrow)) private _escrows;
+    mapping(address => Revocation) private _revocations;
     mapping(address => uint256) private _claimable;
-    mapping(address => Withdrawal) private _withdrawals;
+    mapping(address => Vesting) private _vesting;
     mapping(address => mapping(address => mapping(uint256 => uint256))) private _spent;
     mapping(address => uint64) private _lastSequence;
-    mapping(address => uint64) private _minNonce;
 
     constructor(
         address token_,
@@ -73,66 +96,106 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
             token_ == address(0) || treasury_ == address(0) || datanets_ == address(0) || models_ == address(0)
                 || operators_ == address(0)
         ) revert ZeroAddress();
+        if (IDatanetRegistry(datanets_).token() != token_) revert NotWired(datanets_);
+        if (IModelRegistry(models_).datanets() != datanets_) revert NotWired(models_);
+        if (IOperatorRegistry(operators_).token() != token_ || IOperatorRegistry(operators_).settlement() != address(this))
+        {
+            revert NotWired(operators_);
+        }
         token = token_;
         treasury = treasury_;
         datanets = datanets_;
         models = models_;
         operators = operators_;
-        _setSplitPolicy(policy);
-        _setWithdrawalDelay(withdrawalDelay_);
+        if (withdrawalDelay_ > MAX_WITHDRAWAL_DELAY) revert DelayTooLong(withdrawalDelay_, MAX_WITHDRAWAL_DELAY);
+        _withdrawalDelay = withdrawalDelay_;
+        emit WithdrawalDelayChanged(withdrawalDelay_, uint64(block.timestamp));
+        _checkPolicy(policy);
+        latestEpoch = 1;
+        _epochs[1] = Epoch(policy, uint64(block.timestamp));
+        emit SplitPolicyChanged(
+            1, policy.protocolBps, policy.operatorBps, policy.developerBps, policy.dataBps, uint64(block.timestamp)
+        );
     }
 
-    // ---------------------------------------------------------------- user balances
+    // ---------------------------------------------------------------- escrow
 
-    function deposit(uint256 amount) external nonReentrant {
-        _deposit(amount);
+    function deposit(address operator, uint256 amount) external nonReentrant {
+        _deposit(operator, amount);
     }
 
-    function depositWithPermit(uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+    function depositWithPermit(address operator, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
         external
         nonReentrant
     {
         // A front-run permit leaves the allowance in place: go on and let transferFrom decide.
         try IERC20Permit(token).permit(msg.sender, address(this), amount, deadline, v, r, s) {} catch {}
-        _deposit(amount);
+        _deposit(operator, amount);
     }
 
-    function requestWithdrawal(uint256 amount) external {
+    function requestWithdrawal(address operator, uint256 amount) external {
         if (amount == 0) revert ZeroAmount();
-        uint256 balance = _balances[msg.sender];
-        if (amount > balance) revert InsufficientBalance(msg.sender, balance, amount);
-        uint64 readyAt = uint64(block.timestamp) + withdrawalDelay;
-        _withdrawals[msg.sender] = Withdrawal(amount, readyAt);
-        emit WithdrawalRequested(msg.sender, amount, readyAt);
+        Escrow storage e = _escrows[msg.sender][operator];
+        if (amount > e.balance) revert InsufficientBalance(msg.sender, e.balance, amount);
+        uint64 readyAt = uint64(block.timestamp) + withdrawalDelay();
+        uint64 expiresAt = readyAt + WITHDRAWAL_WINDOW;
+        e.pending = amount;
+        e.readyAt = readyAt;
+        e.expiresAt = expiresAt;
+        emit WithdrawalRequested(msg.sender, operator, amount, readyAt, expiresAt);
     }
 
-    function withdraw() external nonReentrant returns (uint256 paid) {
-        Withdrawal memory w = _withdrawals[msg.sender];
-        if (w.amount == 0) revert NoWithdrawalRequested();
-        if (block.timestamp < w.readyAt) revert WithdrawalNotReady(w.readyAt);
-        uint256 balance = _balances[msg.sender];
-        paid = w.amount < balance ? w.amount : balance;
-        delete _withdrawals[msg.sender];
-        _balances[msg.sender] = balance - paid;
+    function withdraw(address operator) external nonReentrant returns (uint256 paid) {
+        Escrow storage e = _escrows[msg.sender][operator];
+        if (e.pending == 0) revert NoWithdrawalRequested();
+        if (block.timestamp < e.readyAt) revert WithdrawalNotReady(e.readyAt);
+        if (block.timestamp >= e.expiresAt) revert WithdrawalExpired(e.expiresAt);
+        uint256 balance = e.balance;
+        paid = e.pending < balance ? e.pending : balance;
+        e.pending = 0;
+        e.readyAt = 0;
+        e.expiresAt = 0;
+        e.balance = balance - paid;
         totalDeposits -= paid;
-        emit Withdrawn(msg.sender, paid, balance - paid);
+        emit Withdrawn(msg.sender, operator, paid, balance - paid);
         if (paid > 0) IERC20(token).safeTransfer(msg.sender, paid);
     }
 
-    function cancelVouchers(uint64 newMinNonce) external {
-        uint64 current = _minNonce[msg.sender];
-        if (newMinNonce <= current) revert NonceNotIncreasing(current, newMinNonce);
-        _minNonce[msg.sender] = newMinNonce;
-        emit VouchersCancelled(msg.sender, newMinNonce);
+    function revokeVouchers(uint64 newMinNonce) external {
+        Revocation storage r = _revocations[msg.sender];
+        _settleRevocation(r);
+        uint64 floor = r.pendingMinNonce > r.minNonce ? r.pendingMinNonce : r.minNonce;
+        if (newMinNonce <= floor) revert NonceNotIncreasing(floor, newMinNonce);
+        uint64 effectiveAt = uint64(block.timestamp) + withdrawalDelay();
+        r.pendingMinNonce = newMinNonce;
+        r.effectiveAt = effectiveAt;
+        emit VouchersRevoked(msg.sender, newMinNonce, effectiveAt);
     }
 
+    // ---------------------------------------------------------------- rewards
+
     function claim() external nonReentrant returns (uint256 paid) {
-        paid = _claimable[msg.sender];
-        if (paid == 0) revert NothingToClaim();
-        _claimable[msg.sender] = 0;
-        totalClaimable -= paid;
-        emit Claimed(msg.sender, paid);
-        IERC20(token).safeTransfer(msg.sender, paid);
+        paid = _claim(msg.sender);
+    }
+
+    function claimTo(address recipient) external nonReentrant returns (uint256 paid) {
+        if (recipient == address(0)) revert ZeroAddress();
+        paid = _claim(recipient);
+    }
+
+    function slashRewards(address operator, uint256 amount) external nonReentrant returns (uint256 taken) {
+        if (msg.sender != operators) revert NotOperatorRegistry(msg.sender);
+        Vesting storage v = _vesting[operator];
+        _release(operator, v);
+        uint256 fromA = amount < v.amountA ? amount : v.amountA;
+        uint256 rest = amount - fromA;
+        uint256 fromB = rest < v.amountB ? rest : v.amountB;
+        v.amountA -= fromA;
+        v.amountB -= fromB;
+        taken = fromA + fromB;
+        if (taken == 0) return 0;
+        _claimable[treasury] += taken;
+        emit RewardsSlashed(operator, taken);
     }
 
     // ---------------------------------------------------------------- settlement
@@ -144,6 +207,7 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
         address operator = batch.operator;
         uint256 n = batch.debits.length;
         if (n == 0) revert EmptyBatch();
+        if (block.timestamp > batch.deadline) revert BatchExpired(batch.deadline);
         uint64 expected = _lastSequence[operator] + 1;
         if (batch.sequence != expected) revert BadSequence(operator, expected, batch.sequence);
         IOperatorRegistry registry = IOperatorRegistry(operators);
@@ -153,20 +217,26 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
             revert InvalidOperatorSignature();
         }
         if (vouchers.length != n) revert VoucherCountMismatch(n, vouchers.length);
+        SplitPolicy memory policy = _livePolicy(batch.policyEpoch);
         _lastSequence[operator] = batch.sequence;
 
-        SplitPolicy memory policy = _policy;
+        uint64 operatorVestsAt = _vestsAt(registry.unstakeCooldown());
         uint256 total;
+        uint256 collected;
         uint256 nextCredit;
         uint256 i;
         while (i < n) {
             uint256 modelId = batch.debits[i].modelId;
+            (bool chargeable, SkipReason modelFault) = _modelChargeable(registry, operator, modelId);
             uint256 modelTotal;
             for (; i < n && batch.debits[i].modelId == modelId; ++i) {
-                modelTotal += _charge(batch, i, vouchers[i]);
+                _checkDebitOrder(batch, i);
+                uint256 amount = chargeable ? _collect(batch, i, vouchers[i]) : _skip(batch, i, modelFault);
+                if (amount > 0) ++collected;
+                modelTotal += amount;
             }
             total += modelTotal;
-            uint256 dataShare = _splitFee(batch, modelId, modelTotal, policy);
+            uint256 dataShare = _splitFee(batch, modelId, modelTotal, policy, operatorVestsAt);
             nextCredit = _creditData(batch, nextCredit, modelId, dataShare);
         }
         if (nextCredit != batch.credits.length) {
@@ -174,90 +244,170 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
         }
         totalDeposits -= total;
         totalClaimable += total;
-        emit BatchSettled(operator, batch.sequence, batch.receiptsRoot, total, n, batch.credits.length);
+        emit BatchSettled(operator, batch.sequence, batch.receiptsRoot, batch.policyEpoch, total, collected, n - collected);
     }
 
-    /// Checks the debit at `i` against its voucher and the user's balance, then debits it.
-    function _charge(Batch calldata batch, uint256 i, SignedVoucher calldata signed) private returns (uint256) {
+    /// Whether `operator` may charge for `modelId` now, and if not, why.
+    function _modelChargeable(IOperatorRegistry registry, address operator, uint256 modelId)
+        private
+        view
+        returns (bool, SkipReason)
+    {
+        IModelRegistry.Model memory m = IModelRegistry(models).getModel(modelId);
+        if (!m.active && block.timestamp > m.deactivatedAt + withdrawalDelay()) {
+            return (false, SkipReason.ModelInactive);
+        }
+        if (!registry.serves(operator, modelId)) return (false, SkipReason.ModelNotServed);
+        return (true, SkipReason.ModelInactive);
+    }
+
+    function _checkDebitOrder(Batch calldata batch, uint256 i) private pure {
         Debit calldata d = batch.debits[i];
+        if (d.amount == 0) revert ZeroAmount();
         if (i > 0) {
             Debit calldata prev = batch.debits[i - 1];
             if (prev.modelId > d.modelId || (prev.modelId == d.modelId && prev.user >= d.user)) {
                 revert DebitsNotSorted(i);
             }
         }
-        if (d.amount == 0) revert ZeroAmount();
+    }
+
+    /// Collects the debit at `i` if its voucher and escrow allow it; else skips it. Returns the
+    /// amount collected.
+    function _collect(Batch calldata batch, uint256 i, SignedVoucher calldata signed) private returns (uint256) {
+        Debit calldata d = batch.debits[i];
         Voucher calldata v = signed.voucher;
-        if (v.user != d.user || v.operator != batch.operator || v.modelId != d.modelId) revert VoucherMismatch(i);
-        if (block.timestamp > v.expiry) revert VoucherExpired(i, v.expiry);
-        if (v.nonce < _minNonce[d.user]) revert VoucherCancelled(i, v.nonce);
-        if (!SignatureChecker.isValidSignatureNow(d.user, voucherDigest(v), signed.signature)) {
-            revert InvalidVoucherSignature(i);
+        address operator = batch.operator;
+        if (v.user != d.user || v.operator != operator || v.modelId != d.modelId) {
+            return _skip(batch, i, SkipReason.VoucherMismatch);
         }
-        uint256 newSpent = _spent[d.user][batch.operator][d.modelId] + d.amount;
-        if (newSpent > v.cumulativeCap) revert CapExceeded(i, v.cumulativeCap, newSpent);
-        uint256 balance = _balances[d.user];
-        if (balance < d.amount) revert InsufficientBalance(d.user, balance, d.amount);
-        _balances[d.user] = balance - d.amount;
-        _spent[d.user][batch.operator][d.modelId] = newSpent;
-        emit Charged(batch.operator, batch.sequence, d.user, d.modelId, d.amount, newSpent);
+        if (block.timestamp > v.expiry) return _skip(batch, i, SkipReason.VoucherExpired);
+        if (v.nonce < _minNonceNow(_revocations[d.user])) return _skip(batch, i, SkipReason.VoucherRevoked);
+        uint256 newSpent = _spent[d.user][operator][d.modelId] + d.amount;
+        if (newSpent > v.cumulativeCap) return _skip(batch, i, SkipReason.CapExceeded);
+        Escrow storage e = _escrows[d.user][operator];
+        if (e.balance < d.amount) return _skip(batch, i, SkipReason.InsufficientEscrow);
+        if (!_validSignature(i, d.user, voucherDigest(v), signed.signature)) {
+            return _skip(batch, i, SkipReason.InvalidSignature);
+        }
+        e.balance -= d.amount;
+        _spent[d.user][operator][d.modelId] = newSpent;
+        emit Charged(operator, batch.sequence, d.user, d.modelId, d.amount, newSpent);
         return d.amount;
+    }
+
+    function _skip(Batch calldata batch, uint256 i, SkipReason reason) private returns (uint256) {
+        Debit calldata d = batch.debits[i];
+        emit DebitSkipped(batch.operator, batch.sequence, d.user, d.modelId, d.amount, reason);
+        return 0;
+    }
+
+    /// An ECDSA signature by `account`'s key (an EOA, or an EIP-7702 delegated one), else the
+    /// answer of its ERC-1271 `isValidSignature` within `WALLET_CHECK_GAS`.
+    function _validSignature(uint256 index, address account, bytes32 digest, bytes calldata signature)
+        private
+        view
+        returns (bool)
+    {
+        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, signature);
+        if (err == ECDSA.RecoverError.NoError && recovered == account) return true;
+        if (account.code.length == 0) return false;
+        // The wallet must get its whole stipend (63/64 rule), or a submitter could starve it
+        // into a skip: with too little gas the batch reverts instead.
+        if (gasleft() < WALLET_CHECK_GAS + WALLET_CHECK_GAS / 63 + 10_000) revert NotEnoughGasForWalletCheck(index);
+        bytes memory data = abi.encodeCall(IERC1271.isValidSignature, (digest, signature));
+        bool success;
+        bytes32 answer;
+        uint256 stipend = WALLET_CHECK_GAS;
+        assembly ("memory-safe") {
+            // Only the first word of the answer is copied: a huge return costs the wallet, not us.
+            success := staticcall(stipend, account, add(data, 0x20), mload(data), 0x00, 0x20)
+            answer := mload(0x00)
+            if lt(returndatasize(), 0x20) { success := 0 }
+        }
+        return success && bytes4(answer) == IERC1271.isValidSignature.selector;
     }
 
     /// Credits the protocol, operator and developer shares of one model's total; returns the
     /// data share. The protocol share takes the rounding dust, so the four add up exactly.
-    function _splitFee(Batch calldata batch, uint256 modelId, uint256 modelTotal, SplitPolicy memory policy)
-        private
-        returns (uint256 dataShare)
-    {
+    function _splitFee(
+        Batch calldata batch,
+        uint256 modelId,
+        uint256 modelTotal,
+        SplitPolicy memory policy,
+        uint64 operatorVestsAt
+    ) private returns (uint256 dataShare) {
+        if (modelTotal == 0) return 0;
         uint256 operatorShare = modelTotal * policy.operatorBps / BPS;
         uint256 developerShare = modelTotal * policy.developerBps / BPS;
         dataShare = modelTotal * policy.dataBps / BPS;
         uint256 protocolShare = modelTotal - operatorShare - developerShare - dataShare;
         address developer = IModelRegistry(models).developerOf(modelId);
         _credit(treasury, modelId, batch.sequence, RewardKind.Protocol, 0, protocolShare);
-        _credit(batch.operator, modelId, batch.sequence, RewardKind.Operator, 0, operatorShare);
+        _creditOperator(batch.operator, modelId, batch.sequence, operatorShare, operatorVestsAt);
         _credit(developer, modelId, batch.sequence, RewardKind.Developer, 0, developerShare);
     }
 
-    /// Applies the data credits of `modelId` starting at `next`; they must add up to `dataShare`.
-    /// Returns the index of the first credit of the next model.
+    /// Checks the data credits of `modelId` starting at `next` and pays `dataShare` by their
+    /// weights, the dust to the treasury. Returns the index of the first credit of the next model.
     function _creditData(Batch calldata batch, uint256 next, uint256 modelId, uint256 dataShare)
         private
-        returns (uint256)
+        returns (uint256 end)
     {
         DataCredit[] calldata credits = batch.credits;
         if (next < credits.length && credits[next].modelId < modelId) {
             revert CreditWithoutDebit(next, credits[next].modelId);
         }
-        uint256 sum;
-        uint256 checkedDatanet;
-        for (; next < credits.length && credits[next].modelId == modelId; ++next) {
-            DataCredit calldata c = credits[next];
-            if (next > 0 && !_creditsOrdered(credits[next - 1], c)) revert CreditsNotSorted(next);
-            if (c.amount == 0) revert ZeroAmount();
-            if (c.datanetId != checkedDatanet) {
-                if (!IModelRegistry(models).usesDatanet(modelId, c.datanetId)) {
-                    revert DatanetNotInLineage(next, modelId, c.datanetId);
+        uint256 totalWeight;
+        address[] memory payees;
+        {
+            end = next;
+            uint256 checkedDatanet;
+            while (end < credits.length && credits[end].modelId == modelId) {
+                DataCredit calldata c = credits[end];
+                if (end > 0 && !_creditsOrdered(credits[end - 1], c)) revert CreditsNotSorted(end);
+                if (c.weight == 0) revert ZeroAmount();
+                if (c.datanetId == 0) revert UnknownDatanet(end, 0);
+                if (c.datanetId != checkedDatanet) {
+                    if (!IModelRegistry(models).usesDatanet(modelId, c.datanetId)) {
+                        revert DatanetNotInLineage(end, modelId, c.datanetId);
+                    }
+                    checkedDatanet = c.datanetId;
                 }
-                checkedDatanet = c.datanetId;
+                totalWeight += c.weight;
+                ++end;
             }
-            if (c.contributionId == 0) {
-                address owner = IDatanetRegistry(datanets).datanetOwner(c.datanetId);
-                _credit(owner, modelId, batch.sequence, RewardKind.Datanet, c.datanetId, c.amount);
-            } else {
-                (uint256 datanetId, address contributor, IDatanetRegistry.ContributionStatus status) =
-                    IDatanetRegistry(datanets).contributionOwner(c.contributionId);
-                if (datanetId != c.datanetId) revert ContributionNotInDatanet(next, c.contributionId, c.datanetId);
-                if (status != IDatanetRegistry.ContributionStatus.Accepted) {
-                    revert ContributionNotAccepted(next, c.contributionId);
-                }
-                _credit(contributor, modelId, batch.sequence, RewardKind.Contribution, c.contributionId, c.amount);
+            if (end == next) revert NoDataCredits(modelId);
+            payees = new address[](end - next);
+            for (uint256 k = next; k < end; ++k) {
+                payees[k - next] = _payee(credits[k], k);
             }
-            sum += c.amount;
         }
-        if (sum != dataShare) revert DataCreditsMismatch(modelId, dataShare, sum);
-        return next;
+        uint256 paid;
+        for (uint256 k = next; k < end; ++k) {
+            DataCredit calldata c = credits[k];
+            uint256 amount = Math.mulDiv(dataShare, c.weight, totalWeight);
+            paid += amount;
+            if (c.contributionId == 0) {
+                _credit(payees[k - next], modelId, batch.sequence, RewardKind.Datanet, c.datanetId, amount);
+            } else {
+                _credit(payees[k - next], modelId, batch.sequence, RewardKind.Contribution, c.contributionId, amount);
+            }
+        }
+        _credit(treasury, modelId, batch.sequence, RewardKind.Protocol, 0, dataShare - paid);
+    }
+
+    /// Who a data credit pays: the datanet owner, or the contributor of an accepted contribution
+    /// of that datanet.
+    function _payee(DataCredit calldata c, uint256 index) private view returns (address) {
+        if (c.contributionId == 0) return IDatanetRegistry(datanets).datanetOwner(c.datanetId);
+        (uint256 datanetId, address contributor, IDatanetRegistry.ContributionStatus status) =
+            IDatanetRegistry(datanets).contributionOwner(c.contributionId);
+        if (status != IDatanetRegistry.ContributionStatus.Accepted) {
+            revert ContributionNotAccepted(index, c.contributionId);
+        }
+        if (datanetId != c.datanetId) revert ContributionNotInDatanet(index, c.contributionId, c.datanetId);
+        return contributor;
     }
 
     function _creditsOrdered(DataCredit calldata a, DataCredit calldata b) private pure returns (bool) {
@@ -271,40 +421,182 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
     {
         if (amount == 0) return;
         _claimable[account] += amount;
-        emit RewardCredited(account, modelId, sequence, kind, sourceId, amount);
+        emit RewardCredited(account, modelId, sequence, kind, sourceId, amount, 0);
+    }
+
+    function _creditOperator(address operator, uint256 modelId, uint64 sequence, uint256 amount, uint64 vestsAt)
+        private
+    {
+        if (amount == 0) return;
+        if (vestsAt <= block.timestamp) {
+            _claimable[operator] += amount;
+            emit RewardCredited(operator, modelId, sequence, RewardKind.Operator, 0, amount, 0);
+            return;
+        }
+        Vesting storage v = _vesting[operator];
+        _release(operator, v);
+        if (v.vestsAtA == vestsAt || v.amountA == 0) {
+            v.amountA += amount;
+            v.vestsAtA = vestsAt;
+        } else if (v.vestsAtB == vestsAt || v.amountB == 0) {
+            v.amountB += amount;
+            v.vestsAtB = vestsAt;
+        } else if (v.vestsAtA >= v.vestsAtB) {
+            // Only after a cooldown change: join the later bucket, which never vests earlier.
+            v.amountA += amount;
+            if (vestsAt > v.vestsAtA) v.vestsAtA = vestsAt;
+        } else {
+            v.amountB += amount;
+            if (vestsAt > v.vestsAtB) v.vestsAtB = vestsAt;
+        }
+        emit RewardCredited(operator, modelId, sequence, RewardKind.Operator, 0, amount, vestsAt);
+    }
+
+    /// Moves vested buckets of `account` to its claimable balance.
+    function _release(address account, Vesting storage v) private {
+        uint256 vested;
+        if (v.amountA > 0 && v.vestsAtA <= block.timestamp) {
+            vested += v.amountA;
+            v.amountA = 0;
+        }
+        if (v.amountB > 0 && v.vestsAtB <= block.timestamp) {
+            vested += v.amountB;
+            v.amountB = 0;
+        }
+        if (vested > 0) _claimable[account] += vested;
+    }
+
+    /// End of the period after the current one, for periods of length `cooldown`.
+    function _vestsAt(uint64 cooldown) private view returns (uint64) {
+        if (cooldown == 0) return 0;
+        return (uint64(block.timestamp) / cooldown + 2) * cooldown;
+    }
+
+    function _claim(address recipient) private returns (uint256 paid) {
+        _release(msg.sender, _vesting[msg.sender]);
+        paid = _claimable[msg.sender];
+        if (paid == 0) revert NothingToClaim();
+        _claimable[msg.sender] = 0;
+        totalClaimable -= paid;
+        emit Claimed(msg.sender, recipient, paid);
+        IERC20(token).safeTransfer(recipient, paid);
     }
 
     // ---------------------------------------------------------------- governance
 
     function setSplitPolicy(SplitPolicy calldata policy) external onlyGovernance {
-        _setSplitPolicy(policy);
+        _checkPolicy(policy);
+        uint32 epoch = latestEpoch;
+        // A pending epoch is replaced (its clock restarts); a live one is followed by a new one.
+        if (_epochs[epoch].effectiveAt <= block.timestamp) latestEpoch = ++epoch;
+        uint64 effectiveAt = uint64(block.timestamp) + withdrawalDelay();
+        _epochs[epoch] = Epoch(policy, effectiveAt);
+        emit SplitPolicyChanged(
+            epoch, policy.protocolBps, policy.operatorBps, policy.developerBps, policy.dataBps, effectiveAt
+        );
     }
 
     function setWithdrawalDelay(uint64 delay) external onlyGovernance {
-        _setWithdrawalDelay(delay);
+        if (delay > MAX_WITHDRAWAL_DELAY) revert DelayTooLong(delay, MAX_WITHDRAWAL_DELAY);
+        uint64 current = withdrawalDelay();
+        uint64 effectiveAt = uint64(block.timestamp) + current;
+        _withdrawalDelay = current;
+        _nextWithdrawalDelay = delay;
+        _withdrawalDelayAt = effectiveAt;
+        emit WithdrawalDelayChanged(delay, effectiveAt);
     }
 
-    function _setSplitPolicy(SplitPolicy memory p) private {
+    function _checkPolicy(SplitPolicy memory p) private pure {
         uint256 sum = uint256(p.protocolBps) + p.operatorBps + p.developerBps + p.dataBps;
         if (sum != BPS || p.protocolBps > MAX_PROTOCOL_BPS) revert InvalidSplitPolicy();
-        _policy = p;
-        emit SplitPolicyChanged(p.protocolBps, p.operatorBps, p.developerBps, p.dataBps);
     }
 
-    function _setWithdrawalDelay(uint64 delay) private {
-        if (delay > MAX_WITHDRAWAL_DELAY) revert DelayTooLong(delay, MAX_WITHDRAWAL_DELAY);
-        withdrawalDelay = delay;
-        emit WithdrawalDelayChanged(delay);
+    /// The policy of `epoch` if a batch priced under it may settle now.
+    function _livePolicy(uint32 epoch) private view returns (SplitPolicy memory) {
+        uint32 current = currentEpoch();
+        if (epoch == current) return _epochs[epoch].policy;
+        if (epoch + 1 == current && block.timestamp < _epochs[current].effectiveAt + withdrawalDelay()) {
+            return _epochs[epoch].policy;
+        }
+        revert PolicyEpochNotLive(epoch, current);
+    }
+
+    function _settleRevocation(Revocation storage r) private {
+        if (r.pendingMinNonce != 0 && r.effectiveAt <= block.timestamp) {
+            r.minNonce = r.pendingMinNonce;
+            r.pendingMinNonce = 0;
+            r.effectiveAt = 0;
+        }
+    }
+
+    function _minNonceNow(Revocation storage r) private view returns (uint64) {
+        if (r.pendingMinNonce != 0 && r.effectiveAt <= block.timestamp) return r.pendingMinNonce;
+        return r.minNonce;
     }
 
     // ---------------------------------------------------------------- views
 
-    function balanceOf(address user) external view returns (uint256) {
-        return _balances[user];
+    function currentEpoch() public view returns (uint32) {
+        uint32 epoch = latestEpoch;
+        return _epochs[epoch].effectiveAt <= block.timestamp ? epoch : epoch - 1;
     }
 
-    function claimable(address account) external view returns (uint256) {
-        return _claimable[account];
+    function splitPolicyOf(uint32 epoch) external view returns (SplitPolicy memory policy, uint64 effectiveAt) {
+        Epoch storage e = _epochs[epoch];
+        return (e.policy, e.effectiveAt);
+    }
+
+    function splitPolicy() external view returns (SplitPolicy memory) {
+        return _epochs[currentEpoch()].policy;
+    }
+
+    function withdrawalDelay() public view returns (uint64) {
+        if (_withdrawalDelayAt != 0 && _withdrawalDelayAt <= block.timestamp) return _nextWithdrawalDelay;
+        return _withdrawalDelay;
+    }
+
+    function escrowOf(address user, address operator) external view returns (Escrow memory e) {
+        e = _escrows[user][operator];
+        if (e.pending != 0 && block.timestamp >= e.expiresAt) {
+            e.pending = 0;
+            e.readyAt = 0;
+            e.expiresAt = 0;
+        }
+    }
+
+    function guaranteed(address user, address operator) external view returns (uint256) {
+        Escrow storage e = _escrows[user][operator];
+        if (e.pending == 0 || block.timestamp >= e.expiresAt) return e.balance;
+        return e.pending < e.balance ? e.balance - e.pending : 0;
+    }
+
+    function voucherRevocation(address user)
+        external
+        view
+        returns (uint64 minNonce, uint64 pendingMinNonce, uint64 effectiveAt)
+    {
+        Revocation storage r = _revocations[user];
+        if (r.pendingMinNonce != 0 && r.effectiveAt <= block.timestamp) return (r.pendingMinNonce, 0, 0);
+        return (r.minNonce, r.pendingMinNonce, r.effectiveAt);
+    }
+
+    function claimable(address account) external view returns (uint256 amount) {
+        amount = _claimable[account];
+        Vesting storage v = _vesting[account];
+        if (v.vestsAtA <= block.timestamp) amount += v.amountA;
+        if (v.vestsAtB <= block.timestamp) amount += v.amountB;
+    }
+
+    function vesting(address operator) external view returns (uint256 amount, uint64 nextVestsAt) {
+        Vesting storage v = _vesting[operator];
+        if (v.amountA > 0 && v.vestsAtA > block.timestamp) {
+            amount += v.amountA;
+            nextVestsAt = v.vestsAtA;
+        }
+        if (v.amountB > 0 && v.vestsAtB > block.timestamp) {
+            amount += v.amountB;
+            if (nextVestsAt == 0 || v.vestsAtB < nextVestsAt) nextVestsAt = v.vestsAtB;
+        }
     }
 
     function spent(address user, address operator, uint256 modelId) external view returns (uint256) {
@@ -313,19 +605,6 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
 
     function lastSequence(address operator) external view returns (uint64) {
         return _lastSequence[operator];
-    }
-
-    function minNonce(address user) external view returns (uint64) {
-        return _minNonce[user];
-    }
-
-    function splitPolicy() external view returns (SplitPolicy memory) {
-        return _policy;
-    }
-
-    function pendingWithdrawal(address user) external view returns (uint256 amount, uint64 readyAt) {
-        Withdrawal memory w = _withdrawals[user];
-        return (w.amount, w.readyAt);
     }
 
     function domainSeparator() external view returns (bytes32) {
@@ -348,7 +627,7 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
         for (uint256 i = 0; i < creditHashes.length; ++i) {
             DataCredit calldata c = batch.credits[i];
             creditHashes[i] =
-                keccak256(abi.encode(DATA_CREDIT_TYPEHASH, c.modelId, c.datanetId, c.contributionId, c.amount));
+                keccak256(abi.encode(DATA_CREDIT_TYPEHASH, c.modelId, c.datanetId, c.contributionId, c.weight));
         }
         return _hashTypedDataV4(
             keccak256(
@@ -356,6 +635,8 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
                     BATCH_TYPEHASH,
                     batch.operator,
                     batch.sequence,
+                    batch.deadline,
+                    batch.policyEpoch,
                     batch.receiptsRoot,
                     keccak256(abi.encodePacked(debitHashes)),
                     keccak256(abi.encodePacked(creditHashes))
@@ -364,12 +645,14 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
         );
     }
 
-    function _deposit(uint256 amount) private {
+    function _deposit(address operator, uint256 amount) private {
         if (amount == 0) revert ZeroAmount();
-        uint256 balance = _balances[msg.sender] + amount;
-        _balances[msg.sender] = balance;
+        if (operator == address(0)) revert ZeroAddress();
+        Escrow storage e = _escrows[msg.sender][operator];
+        uint256 balance = e.balance + amount;
+        e.balance = balance;
         totalDeposits += amount;
-        emit Deposited(msg.sender, amount, balance);
+        emit Deposited(msg.sender, operator, amount, balance);
         IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
     }
 }

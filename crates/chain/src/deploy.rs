@@ -159,6 +159,7 @@ pub fn plan_suite(
                 token_: token,
                 governance_: governance,
                 treasury_: treasury,
+                settlement_: settlement,
                 minStake_: config.min_stake,
                 unstakeCooldown_: config.unstake_cooldown,
             }

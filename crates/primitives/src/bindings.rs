@@ -50,6 +50,13 @@ sol!(
     "../../contracts/evm/out/ReentrantToken.json"
 );
 
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    TestWallet,
+    "../../contracts/evm/out/TestWallet.json"
+);
+
 /// The compiled artifacts the bindings above were generated from, for hashing and deployment.
 pub mod artifacts {
     use alloy::primitives::{B256, keccak256};
@@ -84,6 +91,28 @@ pub mod contribution_status {
     pub const ACCEPTED: u8 = 2;
     /// Rejected.
     pub const REJECTED: u8 = 3;
+    /// Withdrawn by its contributor after the curation timeout.
+    pub const WITHDRAWN: u8 = 4;
+}
+
+/// Values of `ISettlement.SkipReason` (why a debit was not collected).
+pub mod skip_reason {
+    /// The voucher names another user, operator or model.
+    pub const VOUCHER_MISMATCH: u8 = 0;
+    /// The voucher expired before the batch settled.
+    pub const VOUCHER_EXPIRED: u8 = 1;
+    /// The user's revocation took effect before the batch settled.
+    pub const VOUCHER_REVOKED: u8 = 2;
+    /// The debit would exceed the voucher's cumulative cap.
+    pub const CAP_EXCEEDED: u8 = 3;
+    /// The (user, operator) escrow is short.
+    pub const INSUFFICIENT_ESCROW: u8 = 4;
+    /// The signature is not valid (now) for the user.
+    pub const INVALID_SIGNATURE: u8 = 5;
+    /// The model was deactivated longer than the grace period ago.
+    pub const MODEL_INACTIVE: u8 = 6;
+    /// The operator does not serve the model.
+    pub const MODEL_NOT_SERVED: u8 = 7;
 }
 
 /// Values of `ISettlement.RewardKind` (Solidity enums arrive as `u8`).

@@ -71,8 +71,8 @@ mod tests {
         );
         assert_eq!(
             Batch::eip712_encode_type(),
-            "Batch(address operator,uint64 sequence,bytes32 receiptsRoot,Debit[] debits,DataCredit[] credits)\
-             DataCredit(uint256 modelId,uint256 datanetId,uint256 contributionId,uint256 amount)\
+            "Batch(address operator,uint64 sequence,uint64 deadline,uint32 policyEpoch,bytes32 receiptsRoot,Debit[] debits,DataCredit[] credits)\
+             DataCredit(uint256 modelId,uint256 datanetId,uint256 contributionId,uint256 weight)\
              Debit(address user,uint256 modelId,uint256 amount)"
         );
     }

@@ -3,13 +3,13 @@
 //!
 //! Rule (per model, per batch): `operator`, `developer` and `data` shares are
 //! `floor(total * bps / 10_000)`; the protocol share is the rest, so it takes the rounding
-//! dust and the four always add up to `total`. The data share is then divided between
-//! contributions by weight, `floor(share * weight / denominator)` each, and whatever is left
-//! (unattributed weight plus dust) goes to the datanet's unattributed credit.
+//! dust and the four always add up to `total`. The data share is then paid by the batch's
+//! credit weights, `floor(share * weight / sum of weights)` each, the dust to the treasury
+//! ([`pay_by_weight`]).
 
 use std::collections::BTreeMap;
 
-use alloy::primitives::U256;
+use alloy::primitives::{U256, U512};
 use serde::{Deserialize, Serialize};
 
 use crate::bindings::ISettlement;
@@ -27,14 +27,6 @@ pub enum SplitError {
         "invalid split policy {0:?}: shares must sum to 10000 bps with protocol <= {MAX_PROTOCOL_BPS}"
     )]
     InvalidPolicy(SplitPolicy),
-    /// Contribution weights add up to more than the denominator they are fractions of.
-    #[error("attribution weights sum to {sum}, more than the denominator {denominator}")]
-    WeightsExceedDenominator {
-        /// Sum of the weights given.
-        sum: u128,
-        /// The denominator.
-        denominator: u128,
-    },
 }
 
 /// Governable shares of every fee, in basis points. Serializes with snake_case keys, the key
@@ -131,35 +123,27 @@ pub struct FeeSplit {
 /// unattributed share.
 pub type CreditKey = (U256, U256);
 
-/// Divides `share` between contributions by `weights` (fractions of `denominator`), crediting
-/// what is left to `(remainder_datanet, 0)`. Returns non-zero credits sorted by key; their sum
-/// is exactly `share`.
-pub fn distribute_data_share(
+/// Pays `share` by `weights` as the settlement contract pays one model's data share: each
+/// key gets `floor(share * weight / sum of weights)` (computed in 512 bits, like OpenZeppelin's
+/// `Math.mulDiv`); the returned dust (`share` minus their sum, less than the number of keys)
+/// goes to the treasury. Zero payments are kept, so the result lines up with `weights`.
+pub fn pay_by_weight(
     share: U256,
-    weights: &BTreeMap<CreditKey, u128>,
-    denominator: u128,
-    remainder_datanet: U256,
-) -> Result<BTreeMap<CreditKey, U256>, SplitError> {
-    let sum: u128 = weights.values().sum();
-    if sum > denominator {
-        return Err(SplitError::WeightsExceedDenominator { sum, denominator });
-    }
-    let mut credits = BTreeMap::new();
+    weights: &BTreeMap<CreditKey, U256>,
+) -> (BTreeMap<CreditKey, U256>, U256) {
+    let total: U512 = weights.values().map(|w| U512::from(*w)).sum();
     let mut paid = U256::ZERO;
+    let mut amounts = BTreeMap::new();
     for (&key, &weight) in weights {
-        let amount = share * U256::from(weight) / U256::from(denominator.max(1));
-        if !amount.is_zero() {
-            *credits.entry(key).or_insert(U256::ZERO) += amount;
-            paid += amount;
-        }
+        let amount = if total.is_zero() {
+            U256::ZERO
+        } else {
+            U256::saturating_from(U512::from(share) * U512::from(weight) / total)
+        };
+        paid += amount;
+        amounts.insert(key, amount);
     }
-    let rest = share - paid;
-    if !rest.is_zero() {
-        *credits
-            .entry((remainder_datanet, U256::ZERO))
-            .or_insert(U256::ZERO) += rest;
-    }
-    Ok(credits)
+    (amounts, share - paid)
 }
 
 #[cfg(test)]
@@ -210,14 +194,13 @@ mod tests {
         }
 
         #[test]
-        fn data_share_is_distributed_exactly(share in any::<u64>(), ws in proptest::collection::vec(0u128..1_000_000, 0..20)) {
-            let total: u128 = ws.iter().sum();
-            let weights: BTreeMap<CreditKey, u128> =
-                ws.iter().enumerate().map(|(i, w)| ((U256::from(1), U256::from(i + 1)), *w)).collect();
-            let credits = distribute_data_share(U256::from(share), &weights, total.max(1_000_000), U256::from(1)).unwrap();
-            let sum: U256 = credits.values().copied().sum();
-            prop_assert_eq!(sum, U256::from(share));
-            prop_assert!(credits.values().all(|v| !v.is_zero()));
+        fn data_share_is_paid_exactly(share in any::<u128>(), ws in proptest::collection::vec(1u128.., 1..20)) {
+            let weights: BTreeMap<CreditKey, U256> =
+                ws.iter().enumerate().map(|(i, w)| ((U256::from(1), U256::from(i + 1)), U256::from(*w))).collect();
+            let (amounts, dust) = pay_by_weight(U256::from(share), &weights);
+            let sum: U256 = amounts.values().copied().sum();
+            prop_assert_eq!(sum + dust, U256::from(share));
+            prop_assert!(dust < U256::from(ws.len()));
         }
     }
 }

@@ -7,8 +7,9 @@
 //! - **Vouchers**: for each debit, of the vouchers its receipts relied on, the one with the
 //!   highest cumulative cap (then the later expiry, then the higher nonce): caps are
 //!   cumulative, so the latest voucher covers everything served before it.
-//! - **Credits**: [`crate::credit`] per model, in model order, so the whole list is sorted by
-//!   (model, datanet, contribution).
+//! - **Credits**: [`crate::credit`] weights per model, in model order, so the whole list is
+//!   sorted by (model, datanet, contribution).
+//! - **Terms** ([`BatchTerms`]): the next sequence number, a deadline and the policy epoch.
 //! - **Receipts root**: [`crate::merkle`] over the receipts, in the order given.
 //!
 //! The builder checks what it can without the chain — every receipt's attribution, each
@@ -54,7 +55,7 @@ pub struct BatchPlan {
     pub batch: Batch,
     /// One voucher per debit, at the same index.
     pub vouchers: Vec<SignedVoucher>,
-    /// Per model: total, split and credits (what the contract will credit).
+    /// Per model: total, split and weighted credits.
     pub models: Vec<ModelCredits>,
     /// The receipts, in the order given (proof `i` is for receipt `i`).
     pub receipts: Vec<Receipt>,
@@ -82,14 +83,24 @@ impl SignedBatch {
     }
 }
 
-/// Builds the batch numbered `sequence` for `operator` from `items`, split with `policy` (the
-/// contract's current one).
-pub fn build(
-    operator: Address,
-    sequence: u64,
-    items: Vec<Billed>,
-    policy: &SplitPolicy,
-) -> Result<BatchPlan> {
+/// Where a batch goes in the operator's chain of batches and under which terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchTerms {
+    /// The operator account.
+    pub operator: Address,
+    /// Its next sequence number (`lastSequence + 1`).
+    pub sequence: u64,
+    /// Unix seconds after which the signed batch can never settle.
+    pub deadline: u64,
+    /// The split-policy epoch it is priced under (`currentEpoch()`).
+    pub policy_epoch: u32,
+    /// That epoch's policy.
+    pub policy: SplitPolicy,
+}
+
+/// Builds the batch `terms` describe from `items`.
+pub fn build(terms: &BatchTerms, items: Vec<Billed>) -> Result<BatchPlan> {
+    let operator = terms.operator;
     let mut seen = BTreeSet::new();
     let mut debits: BTreeMap<(U256, Address), (U256, SignedVoucher)> = BTreeMap::new();
     for Billed { receipt, voucher } in &items {
@@ -141,11 +152,13 @@ pub fn build(
         return Err(Error::NothingToSettle);
     }
     let receipts: Vec<Receipt> = items.into_iter().map(|b| b.receipt).collect();
-    let models = credits_by_model(&receipts, policy)?;
+    let models = credits_by_model(&receipts, &terms.policy)?;
     let tree = MerkleTree::of_receipts(&receipts)?;
     let batch = Batch {
         operator,
-        sequence,
+        sequence: terms.sequence,
+        deadline: terms.deadline,
+        policyEpoch: terms.policy_epoch,
         receiptsRoot: tree.root(),
         debits,
         credits: models.iter().flat_map(|m| m.credits.clone()).collect(),

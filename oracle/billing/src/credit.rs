@@ -1,33 +1,30 @@
-//! The credit rule: how one model's charged total in a batch becomes the batch's data credits.
+//! The credit rule: how one model's receipts in a batch become the batch's data credits.
 //!
-//! For each model the settlement contract splits the batch's total `T` (the sum of that
-//! model's debits) with the split policy — operator, developer and data shares
-//! `floor(T × bps / 10_000)`, the protocol taking the rest ([`SplitPolicy::split`], the same
-//! arithmetic) — and requires the model's data credits to add up to the data share `D`
-//! exactly. Who gets `D` is ours to say, from the receipts:
+//! The settlement contract pays each model's data share by *weights* (ISettlement): of the
+//! total `T` it actually collected for the model (a debit it skips collects nothing), the data
+//! share `D = floor(T × dataBps / 10,000)` goes to credit `k` as `floor(D × w_k / Σw)`, the
+//! dust to the treasury. The weights are ours to say, from the receipts, and this is the one
+//! rule, exact and in integers:
 //!
 //! 1. Every receipt `r` (fee `f_r`) gives each attributed (datanet, contribution) `k` the
 //!    weight `f_r × ppm_{r,k}`, and its own datanet's unattributed key `(datanetId, 0)` the
-//!    weight `f_r × (1,000,000 − Σ_k ppm_{r,k})`. Summed over receipts, the weights `W_k` add
-//!    up to `T × 1,000,000`: each wei of fee is attributed exactly once.
-//! 2. Each key gets `floor(D × W_k / (T × 1,000,000))` wei (computed in 512 bits, so it never
-//!    overflows).
-//! 3. **Dust**: the floors leave `D − Σ floors` wei (less than the number of keys); it goes to
-//!    the unattributed key of the smallest datanet id among the receipts. With one datanet,
-//!    that datanet's unattributed credit is simply `D` minus the contributions' credits.
-//! 4. Zero credits are dropped (the contract refuses zero amounts); the rest are sorted by
+//!    weight `f_r × (1,000,000 − Σ_k ppm_{r,k})`. Summed over the model's receipts, the weights
+//!    add up to `T × 1,000,000`: each wei of fee is attributed exactly once.
+//! 2. Keys with zero weight are dropped (the contract refuses them); the rest are sorted by
 //!    (datanet id, contribution id), as the contract requires.
 //!
-//! So `Σ credits = D`, no wei is created or lost, and the result does not depend on the order
-//! of the receipts. A receipt's weights are only as honest as the operator (DESIGN §4); the
-//! rule makes them auditable from the receipts against the batch's root.
+//! The weights do not depend on the order of the receipts, and anyone can recompute them from
+//! the receipts under the batch's root. When every debit is collected, credit `k` is paid
+//! `floor(D × W_k / (T × 1,000,000))`; when some are skipped, every credit of that model
+//! shrinks in proportion ([`ModelCredits::amounts`] predicts the payments for any collected
+//! total). A receipt's weights are only as honest as the operator (DESIGN §4).
 
 use std::collections::BTreeMap;
 
-use alloy::primitives::{U256, U512};
+use alloy::primitives::U256;
 use openledger_primitives::{
     eip712::DataCredit,
-    split::{BPS, CreditKey, FeeSplit, SplitPolicy},
+    split::{CreditKey, FeeSplit, SplitPolicy, pay_by_weight},
 };
 
 use crate::{
@@ -35,18 +32,35 @@ use crate::{
     receipt::{PPM, Receipt},
 };
 
-/// One model's part of a batch: its total, how the contract will split it and the data
-/// credits that cover the data share.
+/// One model's part of a batch: its total, how the contract will split it and the weighted
+/// data credits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelCredits {
     /// The model.
     pub model_id: U256,
     /// The sum of its receipts' fees (its debits' total).
     pub total: U256,
-    /// The contract's split of `total`.
+    /// The contract's split of `total`, if every debit is collected.
     pub split: FeeSplit,
-    /// Data credits, sorted, non-zero, summing to `split.data`.
+    /// Data credits with their weights, sorted, non-zero.
     pub credits: Vec<DataCredit>,
+}
+
+impl ModelCredits {
+    /// What the contract pays each credit, and the dust to the treasury, when it collects
+    /// `collected` of this model's total, split with `policy`.
+    pub fn amounts(
+        &self,
+        collected: U256,
+        policy: &SplitPolicy,
+    ) -> (BTreeMap<CreditKey, U256>, U256) {
+        let weights = self
+            .credits
+            .iter()
+            .map(|c| ((c.datanetId, c.contributionId), c.weight))
+            .collect();
+        pay_by_weight(policy.split(collected).data, &weights)
+    }
 }
 
 /// Applies the rule to each model of `receipts`; models in ascending id. Each receipt's
@@ -77,51 +91,30 @@ fn model_credits(
     for r in receipts {
         total = total.checked_add(r.fee).ok_or(Error::AmountOverflow)?;
     }
-    // The contract computes `total * bps` in checked 256-bit arithmetic: refuse what it would.
+    // The contract computes `total * bps` and sums weights (≤ total × 10⁶) in checked 256-bit
+    // arithmetic: refuse what it would.
     total
-        .checked_mul(U256::from(BPS))
+        .checked_mul(U256::from(PPM))
         .ok_or(Error::AmountOverflow)?;
     let split = policy.split(total);
 
-    let mut weights: BTreeMap<CreditKey, U512> = BTreeMap::new();
+    let mut weights: BTreeMap<CreditKey, U256> = BTreeMap::new();
     for r in receipts.iter().filter(|r| !r.fee.is_zero()) {
-        let fee = U512::from(r.fee);
         for w in &r.attribution {
-            *weights.entry((w.datanetId, w.contributionId)).or_default() += fee * U512::from(w.ppm);
+            *weights.entry((w.datanetId, w.contributionId)).or_default() +=
+                r.fee * U256::from(w.ppm);
         }
         *weights.entry((r.datanetId, U256::ZERO)).or_default() +=
-            fee * U512::from(r.unattributed_ppm());
+            r.fee * U256::from(r.unattributed_ppm());
     }
-
-    let mut amounts: BTreeMap<CreditKey, U256> = BTreeMap::new();
-    if !total.is_zero() {
-        let share = U512::from(split.data);
-        let denominator = U512::from(total) * U512::from(PPM);
-        let mut paid = U256::ZERO;
-        for (&key, &weight) in &weights {
-            // weight <= denominator, so the quotient is at most the data share.
-            let amount = U256::saturating_from(share * weight / denominator);
-            paid += amount;
-            amounts.insert(key, amount);
-        }
-        let dust = split.data - paid;
-        let dust_key = weights
-            .keys()
-            .filter(|(_, contribution)| contribution.is_zero())
-            .min()
-            .copied()
-            .expect("a receipt with a fee gives its datanet an unattributed key");
-        *amounts.entry(dust_key).or_default() += dust;
-    }
-
-    let credits = amounts
+    let credits = weights
         .into_iter()
-        .filter(|(_, amount)| !amount.is_zero())
-        .map(|((datanet, contribution), amount)| DataCredit {
+        .filter(|(_, weight)| !weight.is_zero())
+        .map(|((datanet, contribution), weight)| DataCredit {
             modelId: model_id,
             datanetId: datanet,
             contributionId: contribution,
-            amount,
+            weight,
         })
         .collect();
     Ok(ModelCredits {

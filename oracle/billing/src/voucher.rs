@@ -11,16 +11,18 @@
 //! 2. not expired: `expiry ≥ now + settlement_margin` ([`Error::VoucherExpired`]) — the margin
 //!    is how long the node needs to get the charge settled, since the contract refuses a
 //!    voucher after its expiry;
-//! 3. not cancelled: `nonce ≥ minNonce(user)` ([`Error::VoucherCancelled`]);
+//! 3. not revoked, now or by a pending revocation: `nonce ≥ max(minNonce, pendingMinNonce)` of
+//!    `voucherRevocation(user)` ([`Error::VoucherCancelled`]) — a pending revocation takes
+//!    effect one withdrawal delay later and would void what the node serves now;
 //! 4. signed by the user's EOA under the settlement contract's EIP-712 domain (chain id and
 //!    contract pinned): a 65-byte `r ‖ s ‖ v` with `v ∈ {27, 28}` and low `s`, exactly what
 //!    OpenZeppelin's `ECDSA.tryRecover` accepts ([`Error::MalformedSignature`],
 //!    [`Error::WrongSigner`]). Smart-contract (ERC-1271) wallets, which the contract also
 //!    accepts, need a chain call and are not checked here;
 //! 5. `worstCase ≤ cap − (spent + unsettled on this voucher's channel)` ([`Error::OverCap`]);
-//! 6. `worstCase ≤ available − unsettled for this user` ([`Error::InsufficientFunds`]), where
-//!    available is the settlement balance less any pending withdrawal (funds requested for
-//!    withdrawal may leave before the node settles).
+//! 6. `worstCase ≤ guaranteed − unsettled for this user` ([`Error::InsufficientFunds`]), where
+//!    guaranteed is `Settlement.guaranteed(user, operator)`: the user's escrow for this node
+//!    less any live withdrawal request, which may leave before the node settles.
 //!
 //! "Unsettled" is what this node has already served or reserved (other requests in flight
 //! included, at their worst case) but not yet seen settled: the node's journal knows it, the
@@ -102,22 +104,12 @@ pub struct Node {
 /// On-chain facts about the voucher's user, read by the caller.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ChainFacts {
-    /// `Settlement.minNonce(user)`.
+    /// The larger of `minNonce` and `pendingMinNonce` of `Settlement.voucherRevocation(user)`.
     pub min_nonce: u64,
     /// `Settlement.spent(user, operator, modelId)`.
     pub spent: U256,
-    /// `Settlement.balanceOf(user)`.
-    pub balance: U256,
-    /// The amount of `Settlement.pendingWithdrawal(user)` (0 when none).
-    pub pending_withdrawal: U256,
-}
-
-impl ChainFacts {
-    /// Funds that will still be there when the node settles: the balance less any pending
-    /// withdrawal.
-    pub fn available(&self) -> U256 {
-        self.balance.saturating_sub(self.pending_withdrawal)
-    }
+    /// `Settlement.guaranteed(user, operator)`.
+    pub guaranteed: U256,
 }
 
 /// What the node owes itself but has not yet seen settled, from its journal.
@@ -205,7 +197,7 @@ pub fn authorize(
             left: cap_left,
         })));
     }
-    let available = facts.available();
+    let available = facts.guaranteed;
     let funds_left = available.saturating_sub(unsettled.user);
     if worst_case > funds_left {
         return Err(Error::InsufficientFunds(Box::new(FundsShortfall {

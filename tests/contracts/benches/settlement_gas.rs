@@ -24,13 +24,10 @@ use openledger_billing::{
 use openledger_contract_tests::{
     backend::Chain,
     evm::AnvilChain,
-    fixtures::{DATANET, MODEL, accepted_contribution, deposit, world},
+    fixtures::{DATANET, MODEL, accepted_contribution, batch_terms, deposit, world},
     suite::open,
 };
-use openledger_primitives::{
-    eip712::{SignedVoucher, Voucher, sign_voucher},
-    split::SplitPolicy,
-};
+use openledger_primitives::eip712::{SignedVoucher, Voucher, sign_voucher};
 
 /// (receipts, distinct users, distinct contributions).
 fn shape(receipts: usize) -> (usize, usize, usize) {
@@ -138,13 +135,8 @@ async fn main() {
             items.push(Billed { receipt, voucher });
         }
         sequence += 1;
-        let plan = batch::build(
-            a.operator.address(),
-            sequence,
-            items,
-            &SplitPolicy::default(),
-        )
-        .unwrap();
+        let terms = batch_terms(&s, a.operator.address(), sequence).await;
+        let plan = batch::build(&terms, items).unwrap();
         let b = plan.sign(&a.operator_key, &s.domain).await.unwrap();
         let credits = b.plan.batch.credits.len();
         let gas = s.ok(&a.operator, s.settlement(), b.call()).await.gas_used;

@@ -184,9 +184,11 @@ impl Chain for AnvilChain {
         };
         let signature = account.sign_hash_sync(&authorization.signature_hash())?;
         let sponsor = self.accounts[0].address();
+        // Sent to the sponsor itself: a call into the delegated account would run the
+        // delegate's code, which may have no fallback.
         let tx = TransactionRequest::default()
             .with_from(sponsor)
-            .with_to(account.address())
+            .with_to(sponsor)
             .with_authorization_list(vec![authorization.into_signed(signature)]);
         let receipt = self
             .provider

@@ -8,17 +8,18 @@
 use std::collections::BTreeMap;
 
 use alloy::{
-    primitives::{Address, Bytes, U256, keccak256},
+    primitives::{Address, B256, Bytes, U256, keccak256},
     signers::local::PrivateKeySigner,
+    sol_types::SolValue,
 };
 use openledger_billing::{
     AttributionWeight, Receipt,
-    batch::{self, Billed},
+    batch::{self, BatchTerms, Billed},
 };
 use openledger_primitives::{
     bindings::{DatanetRegistry, ModelRegistry, OpenToken, OperatorRegistry, Settlement},
     eip712::{Batch, SignedVoucher, Voucher, sign_batch, sign_voucher},
-    split::{CreditKey, SplitPolicy},
+    split::CreditKey,
 };
 
 use crate::{
@@ -65,12 +66,81 @@ pub async fn balance<C: Chain>(s: &Suite<C>, who: Address) -> U256 {
         .await
 }
 
-/// Funds `user` and deposits `amount` into settlement.
+/// Funds `user` and deposits `amount` into its escrow for the world's operator.
 pub async fn deposit<C: Chain>(s: &Suite<C>, user: &PrivateKeySigner, amount: U256) {
+    deposit_for(s, user, s.actors.operator.address(), amount).await;
+}
+
+/// Funds `user` and deposits `amount` into its escrow for `operator`.
+pub async fn deposit_for<C: Chain>(
+    s: &Suite<C>,
+    user: &PrivateKeySigner,
+    operator: Address,
+    amount: U256,
+) {
     fund(s, user.address(), amount).await;
     approve(s, user, s.settlement(), amount).await;
-    s.ok(user, s.settlement(), Settlement::depositCall { amount })
-        .await;
+    s.ok(
+        user,
+        s.settlement(),
+        Settlement::depositCall { operator, amount },
+    )
+    .await;
+}
+
+/// The (user, operator) escrow balance.
+pub async fn escrow<C: Chain>(s: &Suite<C>, user: Address, operator: Address) -> U256 {
+    s.view(s.settlement(), Settlement::escrowOfCall { user, operator })
+        .await
+        .balance
+}
+
+/// The commitment `addContribution` reveals (IDatanetRegistry).
+pub fn commitment(contributor: Address, datanet: U256, content_hash: B256, salt: B256) -> B256 {
+    keccak256((contributor, datanet, content_hash, salt).abi_encode_params())
+}
+
+/// The salt the fixtures commit contributions with.
+pub fn salt_of(content: &str) -> B256 {
+    keccak256(format!("salt:{content}"))
+}
+
+/// Commits `contributor` to `content` in `datanet` (step one of adding it).
+pub async fn commit_contribution<C: Chain>(
+    s: &Suite<C>,
+    contributor: &PrivateKeySigner,
+    datanet: U256,
+    content: &str,
+) {
+    s.ok(
+        contributor,
+        s.datanets(),
+        DatanetRegistry::commitContributionCall {
+            commitment: commitment(
+                contributor.address(),
+                datanet,
+                keccak256(content),
+                salt_of(content),
+            ),
+        },
+    )
+    .await;
+}
+
+/// The `addContribution` call revealing a committed `content`.
+pub fn reveal_call(
+    datanet: U256,
+    content: &str,
+    stake: U256,
+) -> DatanetRegistry::addContributionCall {
+    DatanetRegistry::addContributionCall {
+        datanetId: datanet,
+        contentHash: keccak256(content),
+        tokens: content.split_whitespace().count() as u64,
+        uri: format!("ipfs://{}", keccak256(content)),
+        stake,
+        salt: salt_of(content),
+    }
 }
 
 /// Adds and accepts a contribution of `content` to `datanet` by `contributor`; returns its id.
@@ -91,7 +161,7 @@ pub async fn accepted_contribution<C: Chain>(
     id
 }
 
-/// Adds a pending contribution; returns its id.
+/// Adds a pending contribution (commit, then reveal in a later block); returns its id.
 pub async fn add_contribution<C: Chain>(
     s: &Suite<C>,
     contributor: &PrivateKeySigner,
@@ -102,17 +172,12 @@ pub async fn add_contribution<C: Chain>(
     if !stake.is_zero() {
         approve(s, contributor, s.datanets(), stake).await;
     }
+    commit_contribution(s, contributor, datanet, content).await;
     let r = s
         .ok(
             contributor,
             s.datanets(),
-            DatanetRegistry::addContributionCall {
-                datanetId: datanet,
-                contentHash: keccak256(content),
-                tokens: content.split_whitespace().count() as u64,
-                uri: format!("ipfs://{}", keccak256(content)),
-                stake,
-            },
+            reveal_call(datanet, content, stake),
         )
         .await;
     r.event::<DatanetRegistry::ContributionAdded>(s.datanets())
@@ -301,10 +366,38 @@ pub fn charge_receipt(
     }
 }
 
+/// How long fixture vouchers and batch deadlines last: longer than any delay a scenario waits.
+pub const VALIDITY: u64 = 30 * 86_400;
+
+/// The terms of `operator`'s batch `sequence` now: deadline in [`VALIDITY`], the current
+/// policy epoch.
+pub async fn batch_terms<C: Chain>(s: &Suite<C>, operator: Address, sequence: u64) -> BatchTerms {
+    let policy_epoch = s
+        .view(s.settlement(), Settlement::currentEpochCall {})
+        .await;
+    let policy = s
+        .view(
+            s.settlement(),
+            Settlement::splitPolicyOfCall {
+                epoch: policy_epoch,
+            },
+        )
+        .await
+        .policy
+        .into();
+    BatchTerms {
+        operator,
+        sequence,
+        deadline: s.now().await + VALIDITY,
+        policy_epoch,
+        policy,
+    }
+}
+
 /// Builds and signs a valid batch with the oracle's batch builder (`openledger-billing`): one
 /// receipt per charge, attributed as `attribution` says for its model, each backed by a
-/// voucher (nonce 0, expiring in a day) for its cap. The contract scenarios settling these
-/// batches are what prove the builder against the real contracts.
+/// voucher (nonce 0, expiring in [`VALIDITY`]) for its cap, under [`batch_terms`]. The contract
+/// scenarios settling these batches are what prove the builder against the real contracts.
 pub async fn build_batch<C: Chain>(
     s: &Suite<C>,
     operator: Address,
@@ -312,7 +405,6 @@ pub async fn build_batch<C: Chain>(
     sequence: u64,
     charges: &[Charge],
     attribution: &BTreeMap<U256, Attribution>,
-    policy: SplitPolicy,
 ) -> SignedBatch {
     let now = s.now().await;
     let mut items = Vec::new();
@@ -325,7 +417,7 @@ pub async fn build_batch<C: Chain>(
             operator,
             modelId: c.model,
             cumulativeCap: c.cap,
-            expiry: now + 86_400,
+            expiry: now + VALIDITY,
             nonce: 0,
         };
         items.push(Billed {
@@ -335,7 +427,8 @@ pub async fn build_batch<C: Chain>(
                 .expect("signs"),
         });
     }
-    let plan = batch::build(operator, sequence, items, &policy).expect("a valid batch");
+    let terms = batch_terms(s, operator, sequence).await;
+    let plan = batch::build(&terms, items).expect("a valid batch");
     let signed = plan.sign(key, &s.domain).await.expect("signs");
     SignedBatch {
         signature: signed.signature,
@@ -388,7 +481,6 @@ pub async fn world_batch<C: Chain>(
         sequence,
         &charges,
         &world_attribution(),
-        SplitPolicy::default(),
     )
     .await
 }
@@ -396,7 +488,7 @@ pub async fn world_batch<C: Chain>(
 /// Every OPEN balance and settlement account a scenario may check, to prove "nothing changed".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
-    /// (account, token balance, settlement balance, claimable) for each actor.
+    /// (account, token balance, escrow for the world's operator, claimable) for each actor.
     pub accounts: Vec<(Address, U256, U256, U256)>,
     /// Token balances of the contracts (datanets, operators, settlement).
     pub contracts: Vec<U256>,
@@ -424,8 +516,7 @@ pub async fn snapshot<C: Chain>(s: &Suite<C>) -> Snapshot {
         accounts.push((
             w,
             balance(s, w).await,
-            s.view(s.settlement(), Settlement::balanceOfCall { user: w })
-                .await,
+            escrow(s, w, a.operator.address()).await,
             s.view(s.settlement(), Settlement::claimableCall { account: w })
                 .await,
         ));

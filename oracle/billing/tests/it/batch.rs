@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use alloy::primitives::{Address, B256, U256};
 use openledger_billing::{
     Error,
-    batch::{Billed, build},
+    batch::{BatchTerms, Billed, build},
     credit::credits_by_model,
     merkle::{leaf_hash, verify},
 };
@@ -17,6 +17,16 @@ use openledger_primitives::{
 use proptest::prelude::*;
 
 use crate::common::{self, domain, key, operator, receipt, sign, voucher};
+
+fn terms(sequence: u64) -> BatchTerms {
+    BatchTerms {
+        operator: operator(),
+        sequence,
+        deadline: 1_900_000_000,
+        policy_epoch: 1,
+        policy: SplitPolicy::default(),
+    }
+}
 
 fn billed(id: u64, user: u8, model: u64, fee: u64, cap: u64) -> Billed {
     let k = key(user);
@@ -36,7 +46,7 @@ async fn a_hand_worked_batch() {
         billed(4, 1, 2, 10_000, 50_000),
     ];
     let receipts: Vec<_> = items.iter().map(|b| b.receipt.clone()).collect();
-    let plan = build(operator(), 7, items.clone(), &SplitPolicy::default()).unwrap();
+    let plan = build(&terms(7), items.clone()).unwrap();
     let (u1, u2) = (key(1).address(), key(2).address());
     let mut model1 = vec![
         Debit {
@@ -58,7 +68,15 @@ async fn a_hand_worked_batch() {
         amount: U256::from(10_000),
     });
     assert_eq!(plan.batch.debits, expected);
-    assert_eq!((plan.batch.operator, plan.batch.sequence), (operator(), 7));
+    assert_eq!(
+        (
+            plan.batch.operator,
+            plan.batch.sequence,
+            plan.batch.deadline,
+            plan.batch.policyEpoch
+        ),
+        (operator(), 7, 1_900_000_000, 1)
+    );
     // user 1's model-1 debit relies on its higher-cap voucher.
     let i = plan
         .batch
@@ -68,8 +86,8 @@ async fn a_hand_worked_batch() {
         .unwrap();
     assert_eq!(plan.vouchers[i], items[2].voucher);
     assert_eq!(plan.vouchers.len(), 3);
-    // Model 1: 3500 wei, data 1575 = 945 (60 %) to contribution 1, 630 to datanet 1.
-    // Model 2: 10000 wei, data 4500 = 2700 + 1800.
+    // Weights are fee × ppm: model 1 (3500 wei) 60 % to contribution 1, 40 % to datanet 1;
+    // model 2 (10000 wei) likewise.
     let credits: Vec<_> = plan
         .batch
         .credits
@@ -78,13 +96,18 @@ async fn a_hand_worked_batch() {
             (
                 c.modelId.to::<u64>(),
                 c.contributionId.to::<u64>(),
-                c.amount.to::<u64>(),
+                c.weight.to::<u64>(),
             )
         })
         .collect();
     assert_eq!(
         credits,
-        [(1, 0, 630), (1, 1, 945), (2, 0, 1_800), (2, 1, 2_700)]
+        [
+            (1, 0, 1_400_000_000),
+            (1, 1, 2_100_000_000),
+            (2, 0, 4_000_000_000),
+            (2, 1, 6_000_000_000)
+        ]
     );
     assert_eq!(
         plan.models,
@@ -115,21 +138,15 @@ async fn a_hand_worked_batch() {
 
 #[test]
 fn refused_inputs() {
-    let policy = SplitPolicy::default();
+    assert_eq!(build(&terms(1), vec![]), Err(Error::NothingToSettle));
     assert_eq!(
-        build(operator(), 1, vec![], &policy),
-        Err(Error::NothingToSettle)
-    );
-    assert_eq!(
-        build(operator(), 1, vec![billed(1, 1, 1, 0, 10)], &policy),
+        build(&terms(1), vec![billed(1, 1, 1, 0, 10)]),
         Err(Error::NothingToSettle)
     );
     assert_eq!(
         build(
-            operator(),
-            1,
-            vec![billed(1, 1, 1, 5, 10), billed(1, 2, 1, 5, 10)],
-            &policy
+            &terms(1),
+            vec![billed(1, 1, 1, 5, 10), billed(1, 2, 1, 5, 10)]
         ),
         Err(Error::DuplicateRequest {
             request_id: B256::from(U256::from(1))
@@ -142,23 +159,24 @@ fn refused_inputs() {
     other_model.voucher = billed(1, 1, 2, 5, 10).voucher;
     for item in [other_user, other_model] {
         assert!(matches!(
-            build(operator(), 1, vec![item], &policy),
+            build(&terms(1), vec![item]),
             Err(Error::VoucherDoesNotCover { .. })
         ));
     }
     assert!(matches!(
         build(
-            Address::repeat_byte(9),
-            1,
-            vec![billed(1, 1, 1, 5, 10)],
-            &policy
+            &BatchTerms {
+                operator: Address::repeat_byte(9),
+                ..terms(1)
+            },
+            vec![billed(1, 1, 1, 5, 10)]
         ),
         Err(Error::VoucherDoesNotCover { .. })
     ));
     let mut bad = billed(1, 1, 1, 5, 10);
     bad.receipt.attribution[0].ppm = 1_000_001;
     assert!(matches!(
-        build(operator(), 1, vec![bad], &policy),
+        build(&terms(1), vec![bad]),
         Err(Error::WeightsExceedOne { .. })
     ));
     // Fees of one (model, user) that overflow.
@@ -168,7 +186,7 @@ fn refused_inputs() {
         b
     };
     assert_eq!(
-        build(operator(), 1, vec![big(1), big(2)], &policy),
+        build(&terms(1), vec![big(1), big(2)]),
         Err(Error::AmountOverflow)
     );
 }
@@ -206,7 +224,7 @@ proptest! {
         }
         let fees: U256 = items.iter().map(|b| b.receipt.fee).sum();
         let receipts: Vec<_> = items.iter().map(|b| b.receipt.clone()).collect();
-        let plan = match build(operator(), 1, items, &SplitPolicy::default()) {
+        let plan = match build(&terms(1), items) {
             Err(Error::NothingToSettle) => { prop_assert!(fees.is_zero()); return Ok(()); }
             other => other.unwrap(),
         };
@@ -221,14 +239,17 @@ proptest! {
             prop_assert!((w[0].modelId, w[0].datanetId, w[0].contributionId)
                 < (w[1].modelId, w[1].datanetId, w[1].contributionId));
         }
-        prop_assert!(plan.batch.credits.iter().all(|c| !c.amount.is_zero()));
+        prop_assert!(plan.batch.credits.iter().all(|c| !c.weight.is_zero()));
         let models: BTreeSet<U256> = plan.batch.debits.iter().map(|d| d.modelId).collect();
         for m in &plan.models {
             let charged: U256 = plan.batch.debits.iter().filter(|d| d.modelId == m.model_id).map(|d| d.amount).sum();
-            let credited: U256 = plan.batch.credits.iter().filter(|c| c.modelId == m.model_id).map(|c| c.amount).sum();
+            let weight: U256 = plan.batch.credits.iter().filter(|c| c.modelId == m.model_id).map(|c| c.weight).sum();
+            prop_assert_eq!(weight, m.total * U256::from(1_000_000u64));
+            let (amounts, dust) = m.amounts(m.total, &SplitPolicy::default());
+            let credited: U256 = amounts.values().copied().sum();
             prop_assert_eq!(m.total, charged);
-            prop_assert_eq!(credited, m.split.data);
-            prop_assert_eq!(m.split.protocol + m.split.operator + m.split.developer + credited, charged);
+            prop_assert_eq!(credited + dust, m.split.data);
+            prop_assert_eq!(m.split.protocol + m.split.operator + m.split.developer + credited + dust, charged);
             prop_assert!(m.total.is_zero() || models.contains(&m.model_id));
         }
         prop_assert!(plan.batch.credits.iter().all(|c| models.contains(&c.modelId)));

@@ -33,8 +33,7 @@ fn facts() -> ChainFacts {
     ChainFacts {
         min_nonce: 3,
         spent: U256::from(40),
-        balance: U256::from(1_000),
-        pending_withdrawal: U256::ZERO,
+        guaranteed: U256::from(1_000),
     }
 }
 
@@ -229,8 +228,8 @@ fn over_the_cap_is_refused_counting_unsettled_work() {
 fn beyond_the_deposit_is_refused_counting_pending_withdrawals_and_other_models() {
     let v = sign(&key(1), &domain(), voucher(&key(1), 1, U256::from(10_000)));
     let facts = ChainFacts {
-        balance: U256::from(100),
-        pending_withdrawal: U256::from(30),
+        // An escrow of 100 with a live withdrawal request of 30.
+        guaranteed: U256::from(70),
         ..facts()
     };
     // Unsettled on other models of this node count against the deposit, not the cap.

@@ -1,12 +1,16 @@
-//! Attacks on settlement. Each case asserts the exact revert reason and that no balance,
-//! deposit, claimable amount or total changed.
+//! Attacks on settlement. A fault of the batch itself reverts it: each such case asserts the
+//! exact revert reason and that no balance, escrow, claimable amount or total changed. A debit
+//! that cannot be collected is skipped instead: each such case asserts the reason and that no
+//! money moved.
 
 use alloy::{
     primitives::{Bytes, U256, keccak256},
     sol_types::{Panic, SolConstructor, SolError},
 };
 use openledger_primitives::{
-    bindings::{DatanetRegistry, ModelRegistry, OperatorRegistry, ReentrantToken, Settlement},
+    bindings::{
+        DatanetRegistry, ModelRegistry, OperatorRegistry, ReentrantToken, Settlement, skip_reason,
+    },
     eip712::{DataCredit, settlement_domain, sign_voucher},
     split::SplitPolicy,
 };
@@ -29,6 +33,18 @@ async fn refused<C: Chain, E: SolError>(s: &Suite<C>, batch: &SignedBatch) -> E 
         .await;
     assert_eq!(snapshot(s).await, before, "a refused batch changed state");
     err
+}
+
+/// Submits `batch`, expects it to settle with every debit skipped for `reason`, and checks no
+/// money moved.
+async fn skipped<C: Chain>(s: &Suite<C>, batch: &SignedBatch, reason: u8) {
+    let before = snapshot(s).await;
+    let r = s.ok(&s.actors.operator, s.settlement(), batch.call()).await;
+    let skips = r.events::<Settlement::DebitSkipped>(s.settlement());
+    assert_eq!(skips.len(), batch.batch.debits.len(), "every debit skipped");
+    assert!(skips.iter().all(|e| e.reason == reason), "{skips:?}");
+    assert!(r.events::<Settlement::Charged>(s.settlement()).is_empty());
+    assert_eq!(snapshot(s).await, before, "a skipped debit moved money");
 }
 
 /// A settled batch cannot be settled again, and sequence numbers cannot be skipped.
@@ -62,7 +78,6 @@ pub async fn inactive_operators_are_refused<C: Chain>(chain: C) {
         1,
         std::slice::from_ref(&charge),
         &world_attribution(),
-        SplitPolicy::default(),
     )
     .await;
     assert_eq!(
@@ -123,8 +138,9 @@ pub async fn batch_signed_by_wrong_key_is_refused<C: Chain>(chain: C) {
 }
 scenario!(batch_signed_by_wrong_key_is_refused);
 
-/// Forged, expired, mismatched and over-cap vouchers are refused.
-pub async fn bad_vouchers_are_refused<C: Chain>(chain: C) {
+/// Forged, expired and mismatched vouchers are skipped, not collected; a missing voucher
+/// refuses the batch.
+pub async fn bad_vouchers_are_skipped<C: Chain>(chain: C) {
     let s = world(chain).await;
     let a = s.actors.clone();
 
@@ -133,41 +149,40 @@ pub async fn bad_vouchers_are_refused<C: Chain>(chain: C) {
     b.vouchers[0] = sign_voucher(&a.dave, &s.domain, &b.vouchers[0].voucher)
         .await
         .unwrap();
-    assert_eq!(
-        refused::<_, Settlement::InvalidVoucherSignature>(&s, &b)
-            .await
-            .index,
-        U256::ZERO
-    );
+    skipped(&s, &b, skip_reason::INVALID_SIGNATURE).await;
 
-    // Expired.
-    let b = world_batch(&s, 1, open(1), U256::ZERO).await;
-    s.advance(2 * 86_400).await;
-    refused::<_, Settlement::VoucherExpired>(&s, &b).await;
+    // Expired before the batch lands (the batch itself is still within its deadline).
+    let mut b = world_batch(&s, 2, open(1), U256::ZERO).await;
+    let mut v = b.vouchers[0].voucher.clone();
+    v.expiry = s.now().await + 10;
+    b.vouchers[0] = sign_voucher(&a.carol, &s.domain, &v).await.unwrap();
+    s.advance(20).await;
+    skipped(&s, &b, skip_reason::VOUCHER_EXPIRED).await;
 
     // For another operator.
-    let mut b = world_batch(&s, 1, open(1), U256::ZERO).await;
+    let mut b = world_batch(&s, 3, open(1), U256::ZERO).await;
     let mut v = b.vouchers[0].voucher.clone();
     v.operator = a.bob.address();
     b.vouchers[0] = sign_voucher(&a.carol, &s.domain, &v).await.unwrap();
-    refused::<_, Settlement::VoucherMismatch>(&s, &b).await;
+    skipped(&s, &b, skip_reason::VOUCHER_MISMATCH).await;
 
     // For another model.
+    let mut b = world_batch(&s, 4, open(1), U256::ZERO).await;
     let mut v = b.vouchers[0].voucher.clone();
-    v.operator = a.operator.address();
     v.modelId = U256::from(2);
     b.vouchers[0] = sign_voucher(&a.carol, &s.domain, &v).await.unwrap();
-    refused::<_, Settlement::VoucherMismatch>(&s, &b).await;
+    skipped(&s, &b, skip_reason::VOUCHER_MISMATCH).await;
 
     // Missing voucher.
-    let mut b = world_batch(&s, 1, open(1), open(1)).await;
+    let mut b = world_batch(&s, 5, open(1), open(1)).await;
     b.vouchers.pop();
     refused::<_, Settlement::VoucherCountMismatch>(&s, &b).await;
 }
-scenario!(bad_vouchers_are_refused);
+scenario!(bad_vouchers_are_skipped);
 
-/// No user is charged beyond the cumulative cap it signed, within one batch or across batches.
-pub async fn charges_over_the_cap_are_refused<C: Chain>(chain: C) {
+/// No user is charged beyond the cumulative cap it signed, within one batch or across
+/// batches, nor beyond its escrow for this operator: such debits are skipped.
+pub async fn charges_over_the_cap_are_skipped<C: Chain>(chain: C) {
     let s = world(chain).await;
     let a = s.actors.clone();
     let charge = |amount: u64| Charge {
@@ -176,63 +191,50 @@ pub async fn charges_over_the_cap_are_refused<C: Chain>(chain: C) {
         amount: open(amount),
         cap: open(10),
     };
+    let op = a.operator.address();
     let over = build_batch(
         &s,
-        a.operator.address(),
+        op,
         &a.operator_key,
         1,
         &[charge(11)],
         &world_attribution(),
-        SplitPolicy::default(),
     )
     .await;
-    let err = refused::<_, Settlement::CapExceeded>(&s, &over).await;
-    assert_eq!((err.cap, err.wouldSpend), (open(10), open(11)));
+    skipped(&s, &over, skip_reason::CAP_EXCEEDED).await;
 
     let first = build_batch(
         &s,
-        a.operator.address(),
+        op,
         &a.operator_key,
-        1,
+        2,
         &[charge(6)],
         &world_attribution(),
-        SplitPolicy::default(),
     )
     .await;
     s.ok(&a.operator, s.settlement(), first.call()).await;
     let second = build_batch(
         &s,
-        a.operator.address(),
+        op,
         &a.operator_key,
-        2,
+        3,
         &[charge(5)],
         &world_attribution(),
-        SplitPolicy::default(),
     )
     .await;
-    let err = refused::<_, Settlement::CapExceeded>(&s, &second).await;
-    assert_eq!(err.wouldSpend, open(11));
+    skipped(&s, &second, skip_reason::CAP_EXCEEDED).await;
 
-    // Over the deposit, under the cap.
+    // Over the escrow, under the cap.
     let big = Charge {
         user: a.dave.clone(),
         model: U256::from(MODEL),
         amount: open(501),
         cap: open(1_000),
     };
-    let b = build_batch(
-        &s,
-        a.operator.address(),
-        &a.operator_key,
-        2,
-        &[big],
-        &world_attribution(),
-        SplitPolicy::default(),
-    )
-    .await;
-    refused::<_, Settlement::InsufficientBalance>(&s, &b).await;
+    let b = build_batch(&s, op, &a.operator_key, 4, &[big], &world_attribution()).await;
+    skipped(&s, &b, skip_reason::INSUFFICIENT_ESCROW).await;
 }
-scenario!(charges_over_the_cap_are_refused);
+scenario!(charges_over_the_cap_are_skipped);
 
 /// Signatures made for another chain id or another settlement contract are worthless here.
 pub async fn signatures_do_not_cross_chains_or_contracts<C: Chain>(chain: C) {
@@ -242,21 +244,30 @@ pub async fn signatures_do_not_cross_chains_or_contracts<C: Chain>(chain: C) {
         settlement_domain(1, s.settlement()),
         settlement_domain(s.chain.chain_id(), s.token()),
     ] {
-        let mut b = world_batch(&s, 1, open(1), U256::ZERO).await;
+        let sequence = s
+            .view(
+                s.settlement(),
+                Settlement::lastSequenceCall {
+                    operator: a.operator.address(),
+                },
+            )
+            .await
+            + 1;
+        let mut b = world_batch(&s, sequence, open(1), U256::ZERO).await;
         b.resign(&domain, &a.operator_key).await;
         refused::<_, Settlement::InvalidOperatorSignature>(&s, &b).await;
 
-        let mut b = world_batch(&s, 1, open(1), U256::ZERO).await;
+        let mut b = world_batch(&s, sequence, open(1), U256::ZERO).await;
         b.vouchers[0] = sign_voucher(&a.carol, &domain, &b.vouchers[0].voucher)
             .await
             .unwrap();
-        refused::<_, Settlement::InvalidVoucherSignature>(&s, &b).await;
+        skipped(&s, &b, skip_reason::INVALID_SIGNATURE).await;
     }
 }
 scenario!(signatures_do_not_cross_chains_or_contracts);
 
-/// Duplicate or unsorted debits and credits, wrong totals, zero amounts and credits without a
-/// debit are refused.
+/// Duplicate or unsorted debits and credits, zero or missing weights, credits naming datanet
+/// 0 and credits without a debit are refused.
 pub async fn malformed_batches_are_refused<C: Chain>(chain: C) {
     let s = world(chain).await;
     let key = s.actors.operator_key.clone();
@@ -271,41 +282,39 @@ pub async fn malformed_batches_are_refused<C: Chain>(chain: C) {
     // The same beneficiary twice (alice's contribution credited in two entries).
     let mut b = world_batch(&s, 1, open(1), U256::ZERO).await;
     let c = b.batch.credits[1].clone();
-    let half = c.amount / U256::from(2);
+    let half = c.weight / U256::from(2);
     b.batch.credits[1] = DataCredit {
-        amount: half,
+        weight: half,
         ..c.clone()
     };
     b.batch.credits.insert(
         2,
         DataCredit {
-            amount: c.amount - half,
+            weight: c.weight - half,
             ..c
         },
     );
     b.resign(&s.domain, &key).await;
     refused::<_, Settlement::CreditsNotSorted>(&s, &b).await;
 
-    // Credits that do not sum to the data share (one wei short, one wei over).
-    for delta in [-1i64, 1] {
-        let mut b = world_batch(&s, 1, open(1), U256::ZERO).await;
-        let last = b.batch.credits.last_mut().unwrap();
-        last.amount = if delta < 0 {
-            last.amount - U256::from(1)
-        } else {
-            last.amount + U256::from(1)
-        };
-        b.resign(&s.domain, &key).await;
-        let err = refused::<_, Settlement::DataCreditsMismatch>(&s, &b).await;
-        assert_eq!(
-            err.actual,
-            if delta < 0 {
-                err.expected - U256::from(1)
-            } else {
-                err.expected + U256::from(1)
-            }
-        );
-    }
+    // A zero weight.
+    let mut b = world_batch(&s, 1, open(1), U256::ZERO).await;
+    b.batch.credits[0].weight = U256::ZERO;
+    b.resign(&s.domain, &key).await;
+    refused::<_, Settlement::ZeroAmount>(&s, &b).await;
+
+    // A credit naming datanet 0.
+    let mut b = world_batch(&s, 1, open(1), U256::ZERO).await;
+    b.batch.credits[0].datanetId = U256::ZERO;
+    b.resign(&s.domain, &key).await;
+    let err = refused::<_, Settlement::UnknownDatanet>(&s, &b).await;
+    assert_eq!(err.datanetId, U256::ZERO);
+
+    // A charged model without data credits.
+    let mut b = world_batch(&s, 1, open(1), U256::ZERO).await;
+    b.batch.credits.clear();
+    b.resign(&s.domain, &key).await;
+    refused::<_, Settlement::NoDataCredits>(&s, &b).await;
 
     // A credit for a model nobody was charged for.
     let mut b = world_batch(&s, 1, open(1), U256::ZERO).await;
@@ -313,7 +322,7 @@ pub async fn malformed_batches_are_refused<C: Chain>(chain: C) {
         modelId: U256::from(7),
         datanetId: U256::from(DATANET),
         contributionId: U256::ZERO,
-        amount: U256::from(1),
+        weight: U256::from(1),
     });
     b.resign(&s.domain, &key).await;
     refused::<_, Settlement::CreditWithoutDebit>(&s, &b).await;
@@ -377,7 +386,6 @@ pub async fn data_credits_must_be_in_lineage_and_accepted<C: Chain>(chain: C) {
         1,
         &charge,
         &attribution(U256::from(DATANET), pending),
-        SplitPolicy::default(),
     )
     .await;
     assert_eq!(
@@ -394,7 +402,6 @@ pub async fn data_credits_must_be_in_lineage_and_accepted<C: Chain>(chain: C) {
         1,
         &charge,
         &attribution(other, outsider),
-        SplitPolicy::default(),
     )
     .await;
     refused::<_, Settlement::DatanetNotInLineage>(&s, &b).await;
@@ -406,7 +413,6 @@ pub async fn data_credits_must_be_in_lineage_and_accepted<C: Chain>(chain: C) {
         1,
         &charge,
         &attribution(U256::from(DATANET), outsider),
-        SplitPolicy::default(),
     )
     .await;
     refused::<_, Settlement::ContributionNotInDatanet>(&s, &b).await;
@@ -431,7 +437,6 @@ pub async fn data_credits_must_be_in_lineage_and_accepted<C: Chain>(chain: C) {
         1,
         &charge,
         &attribution(other, outsider),
-        SplitPolicy::default(),
     )
     .await;
     s.ok(&a.operator, s.settlement(), b.call()).await;
@@ -457,7 +462,6 @@ pub async fn overflowing_charge_is_refused<C: Chain>(chain: C) {
         1,
         &[charge(open(1))],
         &world_attribution(),
-        SplitPolicy::default(),
     )
     .await;
     s.ok(&a.operator, s.settlement(), first.call()).await;
@@ -469,7 +473,6 @@ pub async fn overflowing_charge_is_refused<C: Chain>(chain: C) {
         2,
         &[charge(open(1))],
         &world_attribution(),
-        SplitPolicy::default(),
     )
     .await;
     b.batch.debits[0].amount = U256::MAX;
@@ -485,8 +488,8 @@ pub async fn overflowing_charge_is_refused<C: Chain>(chain: C) {
 }
 scenario!(overflowing_charge_is_refused);
 
-/// A token that calls back into settlement while being transferred out cannot re-enter:
-/// the guard refuses the inner call and the outer one pays exactly once.
+/// A token that calls back into settlement while being transferred out cannot re-enter
+/// `withdraw` or `claim`: the guard refuses the inner call and the outer one pays exactly once.
 pub async fn reentrancy_is_blocked<C: Chain>(chain: C) {
     let s = world(chain).await;
     let a = s.actors.clone();
@@ -506,27 +509,72 @@ pub async fn reentrancy_is_blocked<C: Chain>(chain: C) {
         )
         .await
         .unwrap();
-    let settlement = s
-        .chain
-        .deploy_contract(
-            a.governance.address(),
-            init(
-                &Settlement::BYTECODE,
-                Settlement::constructorCall {
-                    token_: evil,
-                    governance_: a.governance.address(),
-                    treasury_: a.treasury.address(),
-                    datanets_: s.datanets(),
-                    models_: s.models(),
-                    operators_: s.operators(),
-                    policy: SplitPolicy::default().into(),
-                    withdrawalDelay_: 0,
-                }
-                .abi_encode(),
-            ),
-        )
-        .await
-        .unwrap();
+    // A whole suite on the evil token, wired as the deployer wires one. The operator's signing
+    // key has never sent a transaction, so its creations land at nonces 0..=3.
+    let deployer = a.operator_key.address();
+    let (datanets, models, operators, settlement) = (
+        deployer.create(0),
+        deployer.create(1),
+        deployer.create(2),
+        deployer.create(3),
+    );
+    let (gov, treasury) = (a.governance.address(), a.treasury.address());
+    for (code, args, at) in [
+        (
+            &DatanetRegistry::BYTECODE,
+            DatanetRegistry::constructorCall {
+                token_: evil,
+                governance_: gov,
+                treasury_: treasury,
+            }
+            .abi_encode(),
+            datanets,
+        ),
+        (
+            &ModelRegistry::BYTECODE,
+            ModelRegistry::constructorCall {
+                datanets_: datanets,
+            }
+            .abi_encode(),
+            models,
+        ),
+        (
+            &OperatorRegistry::BYTECODE,
+            OperatorRegistry::constructorCall {
+                token_: evil,
+                governance_: gov,
+                treasury_: treasury,
+                settlement_: settlement,
+                minStake_: U256::ZERO,
+                unstakeCooldown_: 0,
+            }
+            .abi_encode(),
+            operators,
+        ),
+        (
+            &Settlement::BYTECODE,
+            Settlement::constructorCall {
+                token_: evil,
+                governance_: gov,
+                treasury_: treasury,
+                datanets_: datanets,
+                models_: models,
+                operators_: operators,
+                policy: SplitPolicy::default().into(),
+                withdrawalDelay_: 0,
+            }
+            .abi_encode(),
+            settlement,
+        ),
+    ] {
+        let deployed = s
+            .chain
+            .deploy_contract(deployer, init(code, args))
+            .await
+            .unwrap();
+        assert_eq!(deployed, at);
+    }
+    let op = a.operator.address();
     s.ok(
         &a.carol,
         evil,
@@ -539,37 +587,81 @@ pub async fn reentrancy_is_blocked<C: Chain>(chain: C) {
     s.ok(
         &a.carol,
         settlement,
-        Settlement::depositCall { amount: open(100) },
+        Settlement::depositCall {
+            operator: op,
+            amount: open(100),
+        },
     )
     .await;
     s.ok(
         &a.carol,
         settlement,
-        Settlement::requestWithdrawalCall { amount: open(100) },
-    )
-    .await;
-    let withdraw = Bytes::from(alloy::sol_types::SolCall::abi_encode(
-        &Settlement::withdrawCall {},
-    ));
-    s.ok(
-        &a.carol,
-        evil,
-        ReentrantToken::armCall {
-            target_: settlement,
-            payload_: withdraw,
+        Settlement::requestWithdrawalCall {
+            operator: op,
+            amount: open(100),
         },
     )
     .await;
-
-    s.ok(&a.carol, settlement, Settlement::withdrawCall {})
+    for payload in [
+        alloy::sol_types::SolCall::abi_encode(&Settlement::withdrawCall { operator: op }),
+        alloy::sol_types::SolCall::abi_encode(&Settlement::claimCall {}),
+    ] {
+        s.ok(
+            &a.carol,
+            evil,
+            ReentrantToken::armCall {
+                target_: settlement,
+                payload_: payload.into(),
+            },
+        )
         .await;
-    assert!(s.view(evil, ReentrantToken::reenteredCall {}).await);
-    assert!(!s.view(evil, ReentrantToken::reentrySucceededCall {}).await);
-    let inner = s.view(evil, ReentrantToken::reentryReturnCall {}).await;
-    assert_eq!(
-        &inner[..4],
-        &Settlement::ReentrancyGuardReentrantCall::SELECTOR[..]
-    );
+        if s.view(settlement, Settlement::totalDepositsCall {})
+            .await
+            .is_zero()
+        {
+            // Second round: put 1 OPEN back in and take it out again.
+            s.ok(
+                &a.carol,
+                evil,
+                ReentrantToken::approveCall {
+                    spender: settlement,
+                    value: open(1),
+                },
+            )
+            .await;
+            s.ok(
+                &a.carol,
+                settlement,
+                Settlement::depositCall {
+                    operator: op,
+                    amount: open(1),
+                },
+            )
+            .await;
+            s.ok(
+                &a.carol,
+                settlement,
+                Settlement::requestWithdrawalCall {
+                    operator: op,
+                    amount: open(1),
+                },
+            )
+            .await;
+        }
+        s.ok(
+            &a.carol,
+            settlement,
+            Settlement::withdrawCall { operator: op },
+        )
+        .await;
+        assert!(s.view(evil, ReentrantToken::reenteredCall {}).await);
+        assert!(!s.view(evil, ReentrantToken::reentrySucceededCall {}).await);
+        let inner = s.view(evil, ReentrantToken::reentryReturnCall {}).await;
+        assert_eq!(
+            &inner[..4],
+            &Settlement::ReentrancyGuardReentrantCall::SELECTOR[..]
+        );
+    }
     assert_eq!(
         s.view(
             evil,

@@ -11,6 +11,7 @@
 use crate::backend::{BoxChain, BoxFuture};
 
 pub mod adversarial;
+pub mod hardening;
 pub mod registries;
 pub mod settlement;
 pub mod token;

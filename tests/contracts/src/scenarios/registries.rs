@@ -1,13 +1,16 @@
 //! Datanet, model and operator registries.
 
-use alloy::primitives::{U256, keccak256};
+use alloy::primitives::{B256, U256, keccak256};
 use openledger_primitives::bindings::{
     DatanetRegistry, ModelRegistry, OperatorRegistry, contribution_status,
 };
 
 use crate::{
     backend::Chain,
-    fixtures::{accepted_contribution, add_contribution, approve, balance, fund, snapshot},
+    fixtures::{
+        accepted_contribution, add_contribution, approve, balance, commit_contribution, fund,
+        reveal_call, snapshot,
+    },
     scenario,
     suite::{Suite, open},
 };
@@ -209,19 +212,15 @@ pub async fn datanet_curation_is_access_controlled<C: Chain>(chain: C) {
             tokens: 0,
             uri: String::new(),
             stake: U256::ZERO,
+            salt: B256::ZERO,
         },
     )
     .await;
+    commit_contribution(&s, &a.bob, d, "some text").await;
     s.reverts::<_, DatanetRegistry::DuplicateContent>(
         &a.bob,
         s.datanets(),
-        DatanetRegistry::addContributionCall {
-            datanetId: d,
-            contentHash: keccak256("some text"),
-            tokens: 2,
-            uri: String::new(),
-            stake: U256::ZERO,
-        },
+        reveal_call(d, "some text", U256::ZERO),
     )
     .await;
     s.reverts::<_, DatanetRegistry::UnknownDatanet>(
@@ -233,6 +232,7 @@ pub async fn datanet_curation_is_access_controlled<C: Chain>(chain: C) {
             tokens: 1,
             uri: String::new(),
             stake: U256::ZERO,
+            salt: B256::ZERO,
         },
     )
     .await;

@@ -1,5 +1,5 @@
-//! Settlement: deposits, batches and exact splits, claims, withdrawals, voucher cancellation,
-//! governance of the split.
+//! Settlement: escrow deposits, batches and exact splits, claims, withdrawals, voucher
+//! revocation, governance of the split.
 
 use alloy::primitives::U256;
 use openledger_primitives::{
@@ -11,7 +11,7 @@ use openledger_billing::merkle::{MerkleTree, leaf_hash, verify};
 
 use crate::{
     backend::Chain,
-    fixtures::{DATANET, MODEL, balance, snapshot, world, world_batch},
+    fixtures::{DATANET, MODEL, balance, escrow, snapshot, world, world_batch},
     invariants::assert_escrow_invariant,
     scenario,
     suite::open,
@@ -60,13 +60,7 @@ pub async fn settle_batch_splits_fees_exactly<C: Chain>(chain: C) {
     );
     for (user, fee) in [(&a.carol, carol_fee), (&a.dave, dave_fee)] {
         assert_eq!(
-            s.view(
-                s.settlement(),
-                Settlement::balanceOfCall {
-                    user: user.address()
-                }
-            )
-            .await,
+            escrow(&s, user.address(), a.operator.address()).await,
             open(500) - fee
         );
         let spent = s
@@ -87,18 +81,32 @@ pub async fn settle_batch_splits_fees_exactly<C: Chain>(chain: C) {
     let claimable = |who: alloy::primitives::Address| {
         s.view(s.settlement(), Settlement::claimableCall { account: who })
     };
-    assert_eq!(claimable(a.treasury.address()).await, split.protocol);
-    assert_eq!(claimable(a.operator.address()).await, split.operator);
-    assert_eq!(claimable(a.developer.address()).await, split.developer);
+    // Credit weights are fee × ppm, so each share is floor(data × ppm / 10⁶); the dust of
+    // the data share goes to the treasury with the protocol share.
     let alice = split.data * U256::from(600_000) / U256::from(1_000_000);
     let bob = split.data * U256::from(250_000) / U256::from(1_000_000);
+    let datanet = split.data * U256::from(150_000) / U256::from(1_000_000);
+    let dust = split.data - alice - bob - datanet;
+    assert_eq!(claimable(a.treasury.address()).await, split.protocol + dust);
+    assert_eq!(claimable(a.developer.address()).await, split.developer);
     assert_eq!(claimable(a.alice.address()).await, alice);
     assert_eq!(claimable(a.bob.address()).await, bob);
     assert_eq!(
         claimable(a.curator.address()).await,
-        split.data - alice - bob,
+        datanet,
         "datanet owner gets the unattributed share"
     );
+    // The operator's share vests over the unstake cooldown before it can be claimed.
+    assert_eq!(claimable(a.operator.address()).await, U256::ZERO);
+    let vesting = s
+        .view(
+            s.settlement(),
+            Settlement::vestingCall {
+                operator: a.operator.address(),
+            },
+        )
+        .await;
+    assert_eq!(vesting.amount, split.operator);
 
     let credits = r.events::<Settlement::RewardCredited>(s.settlement());
     let credited: U256 = credits.iter().map(|c| c.amount).sum();
@@ -157,7 +165,10 @@ pub async fn withdrawal_waits_for_the_delay<C: Chain>(chain: C) {
         .ok(
             &a.carol,
             s.settlement(),
-            Settlement::requestWithdrawalCall { amount: open(500) },
+            Settlement::requestWithdrawalCall {
+                operator: a.operator.address(),
+                amount: open(500),
+            },
         )
         .await;
     let req = r.event::<Settlement::WithdrawalRequested>(s.settlement());
@@ -166,7 +177,9 @@ pub async fn withdrawal_waits_for_the_delay<C: Chain>(chain: C) {
         .reverts::<_, Settlement::WithdrawalNotReady>(
             &a.carol,
             s.settlement(),
-            Settlement::withdrawCall {},
+            Settlement::withdrawCall {
+                operator: a.operator.address(),
+            },
         )
         .await;
     assert_eq!(err.readyAt, req.readyAt);
@@ -185,7 +198,13 @@ pub async fn withdrawal_waits_for_the_delay<C: Chain>(chain: C) {
     .await;
     let before = balance(&s, a.carol.address()).await;
     let r = s
-        .ok(&a.carol, s.settlement(), Settlement::withdrawCall {})
+        .ok(
+            &a.carol,
+            s.settlement(),
+            Settlement::withdrawCall {
+                operator: a.operator.address(),
+            },
+        )
         .await;
     let w = r.event::<Settlement::Withdrawn>(s.settlement());
     assert_eq!((w.amount, w.balance), (open(493), U256::ZERO));
@@ -193,13 +212,18 @@ pub async fn withdrawal_waits_for_the_delay<C: Chain>(chain: C) {
     s.reverts::<_, Settlement::NoWithdrawalRequested>(
         &a.carol,
         s.settlement(),
-        Settlement::withdrawCall {},
+        Settlement::withdrawCall {
+            operator: a.operator.address(),
+        },
     )
     .await;
     s.reverts::<_, Settlement::InsufficientBalance>(
         &a.dave,
         s.settlement(),
-        Settlement::requestWithdrawalCall { amount: open(501) },
+        Settlement::requestWithdrawalCall {
+            operator: a.operator.address(),
+            amount: open(501),
+        },
     )
     .await;
     assert_escrow_invariant(&s).await;
@@ -233,6 +257,7 @@ pub async fn deposit_with_permit<C: Chain>(chain: C) {
             &a.carol,
             s.settlement(),
             Settlement::depositWithPermitCall {
+                operator: a.operator.address(),
                 amount: open(100),
                 deadline,
                 v: 27 + sig.v() as u8,
@@ -249,44 +274,77 @@ pub async fn deposit_with_permit<C: Chain>(chain: C) {
 }
 scenario!(deposit_with_permit);
 
-/// Given vouchers with nonce 0, when the user cancels nonces below 1, then a batch relying on
-/// them is refused and nothing changes.
-pub async fn cancelled_vouchers_are_refused<C: Chain>(chain: C) {
+/// Given vouchers with nonce 0, when the user revokes nonces below 1, then the revocation is
+/// visible at once but takes effect only a withdrawal delay later: a batch settles until then,
+/// and afterwards a debit relying on such a voucher is skipped (not the batch).
+pub async fn revoked_vouchers_void_only_after_the_delay<C: Chain>(chain: C) {
     let s = world(chain).await;
     let a = s.actors.clone();
+    let delay = s
+        .view(s.settlement(), Settlement::withdrawalDelayCall {})
+        .await;
     let r = s
         .ok(
             &a.carol,
             s.settlement(),
-            Settlement::cancelVouchersCall { newMinNonce: 1 },
+            Settlement::revokeVouchersCall { newMinNonce: 1 },
         )
         .await;
+    let revoked = r.event::<Settlement::VouchersRevoked>(s.settlement());
     assert_eq!(
-        r.event::<Settlement::VouchersCancelled>(s.settlement())
-            .minNonce,
-        1
+        (revoked.minNonce, revoked.effectiveAt),
+        (1, s.now().await + delay)
     );
+    let seen = s
+        .view(
+            s.settlement(),
+            Settlement::voucherRevocationCall {
+                user: a.carol.address(),
+            },
+        )
+        .await;
+    assert_eq!((seen.minNonce, seen.pendingMinNonce), (0, 1));
     s.reverts::<_, Settlement::NonceNotIncreasing>(
         &a.carol,
         s.settlement(),
-        Settlement::cancelVouchersCall { newMinNonce: 1 },
+        Settlement::revokeVouchersCall { newMinNonce: 1 },
     )
     .await;
-    let snap = snapshot(&s).await;
-    let err = s
-        .reverts::<_, Settlement::VoucherCancelled>(
+    // Served before the revocation takes effect: collected.
+    let r = s
+        .ok(
             &a.operator,
             s.settlement(),
             world_batch(&s, 1, open(1), U256::ZERO).await.call(),
         )
         .await;
-    assert_eq!(err.nonce, 0);
-    assert_eq!(snapshot(&s).await, snap);
+    assert_eq!(r.events::<Settlement::Charged>(s.settlement()).len(), 1);
+    s.advance(delay).await;
+    let r = s
+        .ok(
+            &a.operator,
+            s.settlement(),
+            world_batch(&s, 2, open(1), open(1)).await.call(),
+        )
+        .await;
+    let skipped = r.events::<Settlement::DebitSkipped>(s.settlement());
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(
+        (skipped[0].user, skipped[0].reason),
+        (
+            a.carol.address(),
+            openledger_primitives::bindings::skip_reason::VOUCHER_REVOKED
+        )
+    );
+    assert_eq!(r.events::<Settlement::Charged>(s.settlement()).len(), 1);
+    assert_escrow_invariant(&s).await;
 }
-scenario!(cancelled_vouchers_are_refused);
+scenario!(revoked_vouchers_void_only_after_the_delay);
 
 /// Given governance, then it alone changes the split (within bounds) and the withdrawal delay,
-/// with events, and hands over its role in two steps; batches follow the new split.
+/// with events, and hands over its role in two steps. A new split opens a new epoch one
+/// withdrawal delay later; a batch signed under the old epoch still settles at its prices for
+/// one more delay, then never; a new delay applies after the current one.
 pub async fn governance_changes_parameters<C: Chain>(chain: C) {
     let s = world(chain).await;
     let a = s.actors.clone();
@@ -313,15 +371,21 @@ pub async fn governance_changes_parameters<C: Chain>(chain: C) {
             },
         )
         .await;
+    let delay = s
+        .view(s.settlement(), Settlement::withdrawalDelayCall {})
+        .await;
+    let changed = r.event::<Settlement::SplitPolicyChanged>(s.settlement());
     assert_eq!(
-        r.event::<Settlement::SplitPolicyChanged>(s.settlement())
-            .dataBps,
-        7_000
+        (changed.epoch, changed.dataBps, changed.effectiveAt),
+        (2, 7_000, s.now().await + delay)
     );
+    // Not in effect yet: epoch 1 still prices batches.
     assert_eq!(
         SplitPolicy::from(s.view(s.settlement(), Settlement::splitPolicyCall {}).await),
-        policy
+        SplitPolicy::default()
     );
+    let old_terms = world_batch(&s, 1, open(10), U256::ZERO).await;
+    assert_eq!(old_terms.batch.policyEpoch, 1);
     for bad in [
         SplitPolicy {
             protocol_bps: 3_000,
@@ -343,6 +407,38 @@ pub async fn governance_changes_parameters<C: Chain>(chain: C) {
         )
         .await;
     }
+    s.advance(delay).await;
+    assert_eq!(
+        s.view(s.settlement(), Settlement::currentEpochCall {})
+            .await,
+        2
+    );
+    // Signed under epoch 1 before the switch: settles at the old prices (developer 30 %).
+    let claimable_dev = || {
+        s.view(
+            s.settlement(),
+            Settlement::claimableCall {
+                account: a.developer.address(),
+            },
+        )
+    };
+    s.ok(&a.operator, s.settlement(), old_terms.call()).await;
+    assert_eq!(claimable_dev().await, open(3));
+    // Signed under epoch 2: the new prices (developer 10 %).
+    let b = world_batch(&s, 2, open(10), U256::ZERO).await;
+    assert_eq!(b.batch.policyEpoch, 2);
+    s.ok(&a.operator, s.settlement(), b.call()).await;
+    assert_eq!(claimable_dev().await, open(4));
+    // An epoch-1 batch after the grace period is refused.
+    let mut stale = world_batch(&s, 3, open(10), U256::ZERO).await;
+    stale.batch.policyEpoch = 1;
+    stale.resign(&s.domain, &a.operator_key).await;
+    s.advance(delay).await;
+    let err = s
+        .reverts::<_, Settlement::PolicyEpochNotLive>(&a.operator, s.settlement(), stale.call())
+        .await;
+    assert_eq!((err.epoch, err.current), (1, 2));
+
     let r = s
         .ok(
             &a.governance,
@@ -350,9 +446,21 @@ pub async fn governance_changes_parameters<C: Chain>(chain: C) {
             Settlement::setWithdrawalDelayCall { delay: 3_600 },
         )
         .await;
+    let changed = r.event::<Settlement::WithdrawalDelayChanged>(s.settlement());
     assert_eq!(
-        r.event::<Settlement::WithdrawalDelayChanged>(s.settlement())
-            .delay,
+        (changed.delay, changed.effectiveAt),
+        (3_600, s.now().await + delay)
+    );
+    assert_eq!(
+        s.view(s.settlement(), Settlement::withdrawalDelayCall {})
+            .await,
+        delay,
+        "the old delay holds until the change takes effect"
+    );
+    s.advance(delay).await;
+    assert_eq!(
+        s.view(s.settlement(), Settlement::withdrawalDelayCall {})
+            .await,
         3_600
     );
     s.reverts::<_, Settlement::DelayTooLong>(
@@ -361,37 +469,6 @@ pub async fn governance_changes_parameters<C: Chain>(chain: C) {
         Settlement::setWithdrawalDelayCall { delay: 31 * 86_400 },
     )
     .await;
-
-    // The next batch uses the new split.
-    let mut b = world_batch(&s, 1, open(10), U256::ZERO).await;
-    s.reverts::<_, Settlement::DataCreditsMismatch>(&a.operator, s.settlement(), b.call())
-        .await;
-    b = crate::fixtures::build_batch(
-        &s,
-        a.operator.address(),
-        &a.operator_key,
-        1,
-        &[crate::fixtures::Charge {
-            user: a.carol.clone(),
-            model: U256::from(MODEL),
-            amount: open(10),
-            cap: open(10),
-        }],
-        &crate::fixtures::world_attribution(),
-        policy,
-    )
-    .await;
-    s.ok(&a.operator, s.settlement(), b.call()).await;
-    assert_eq!(
-        s.view(
-            s.settlement(),
-            Settlement::claimableCall {
-                account: a.developer.address()
-            }
-        )
-        .await,
-        open(1)
-    );
 
     // Two-step handover.
     s.ok(
