@@ -143,7 +143,7 @@ pub enum Error {
         /// The requested model.
         model: U256,
     },
-    /// The user cancelled vouchers with this nonce (`cancelVouchers`).
+    /// The user revoked vouchers with this nonce (`revokeVouchers`), now or pending.
     #[error(
         "the voucher's nonce {nonce} was cancelled (vouchers need nonce >= {min_nonce}); sign a new voucher with nonce >= {min_nonce}"
     )]

@@ -5,7 +5,7 @@
 //! changes nothing retroactively, and settlement respects the model's state and serve list.
 
 use alloy::{
-    primitives::{Address, Bytes, U256, keccak256},
+    primitives::{Address, U256, keccak256},
     sol_types::{SolCall, SolConstructor},
 };
 use openledger_primitives::{
