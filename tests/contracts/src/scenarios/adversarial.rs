@@ -343,7 +343,8 @@ pub async fn malformed_batches_are_refused<C: Chain>(chain: C) {
 }
 scenario!(malformed_batches_are_refused);
 
-/// Data credits can only pay accepted contributions of datanets behind the model.
+/// Data credits can only pay accepted contributions (not pending, rejected or unknown ones) of
+/// datanets behind the model.
 pub async fn data_credits_must_be_in_lineage_and_accepted<C: Chain>(chain: C) {
     let s = world(chain).await;
     let a = s.actors.clone();
@@ -394,6 +395,43 @@ pub async fn data_credits_must_be_in_lineage_and_accepted<C: Chain>(chain: C) {
             .contributionId,
         pending
     );
+
+    // Unknown, and rejected.
+    let unknown = U256::from(999);
+    let b = build_batch(
+        &s,
+        op,
+        &a.operator_key,
+        1,
+        &charge,
+        &attribution(U256::from(DATANET), unknown),
+    )
+    .await;
+    assert_eq!(
+        refused::<_, Settlement::ContributionNotAccepted>(&s, &b)
+            .await
+            .contributionId,
+        unknown
+    );
+    s.ok(
+        &a.curator,
+        s.datanets(),
+        DatanetRegistry::rejectContributionCall {
+            contributionId: pending,
+            slash: false,
+        },
+    )
+    .await;
+    let b = build_batch(
+        &s,
+        op,
+        &a.operator_key,
+        1,
+        &charge,
+        &attribution(U256::from(DATANET), pending),
+    )
+    .await;
+    refused::<_, Settlement::ContributionNotAccepted>(&s, &b).await;
 
     let b = build_batch(
         &s,
