@@ -72,8 +72,13 @@ pub enum Op {
 
 /// A strategy for operation sequences.
 pub fn ops(max_len: usize) -> impl Strategy<Value = Vec<Op>> {
+    proptest::collection::vec(op(), 1..max_len)
+}
+
+/// A strategy for one operation.
+pub fn op() -> impl Strategy<Value = Op> {
     let amount = prop_oneof![1u128..1_000, 1u128..400_000_000_000_000_000_000];
-    let op = prop_oneof![
+    prop_oneof![
         3 => (0usize..3, amount.clone()).prop_map(|(user, amount)| Op::Deposit { user, amount }),
         1 => (0usize..3, amount.clone()).prop_map(|(user, amount)| Op::RequestWithdrawal { user, amount }),
         1 => (0usize..3).prop_map(|user| Op::Withdraw { user }),
@@ -82,8 +87,7 @@ pub fn ops(max_len: usize) -> impl Strategy<Value = Vec<Op>> {
         2 => (0usize..6).prop_map(|who| Op::Claim { who }),
         1 => (1u128..2_000_000_000_000_000_000_000).prop_map(|amount| Op::Slash { amount }),
         1 => prop_oneof![Just(60u64), Just(86_400u64)].prop_map(|seconds| Op::AdvanceTime { seconds }),
-    ];
-    proptest::collection::vec(op, 1..max_len)
+    ]
 }
 
 /// The expected state.
