@@ -1,6 +1,7 @@
 //! How scenarios reach a chain. The scenarios only encode calls and decode results with the
-//! ABI bindings; a backend only moves bytes. The EVM backend ([`crate::evm`]) is anvil over
-//! JSON-RPC; an ink!/pallet-revive backend implements the same trait to run the same scenarios.
+//! ABI bindings; a backend only moves bytes. The EVM backends are anvil over JSON-RPC
+//! ([`crate::evm`]) and revm in process ([`crate::revm`]); an ink!/pallet-revive backend
+//! implements the same trait to run the same scenarios.
 
 use alloy::{
     primitives::{Address, Bytes, Log},

@@ -1,8 +1,10 @@
-//! Random operation sequences against one anvil, a fresh world per case. The seed is fixed
-//! ([`DEFAULT_SEED`]) and printed; `OPENLEDGER_TEST_SEED=<seed>` replays or varies it and
-//! `OPENLEDGER_TEST_CASES=<n>` sets the number of cases (default 16).
+//! Random operation sequences against one chain of each backend, a fresh world per case. The
+//! seed is fixed ([`DEFAULT_SEED`]) and printed; `OPENLEDGER_TEST_SEED=<seed>` replays or
+//! varies it and `OPENLEDGER_TEST_CASES=<n>` sets the number of cases (default 16).
 
-use openledger_contract_tests::{evm::AnvilChain, fixtures::world, invariants};
+use std::future::Future;
+
+use openledger_contract_tests::{backend::Chain, fixtures::world, invariants};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 /// The seed used unless `OPENLEDGER_TEST_SEED` says otherwise.
@@ -17,7 +19,10 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     }
 }
 
-pub fn invariants_hold_under_random_operations() {
+/// Runs the cases on the chain that `start` brings up (once, for all of them).
+pub fn invariants_hold_under_random_operations<C: Chain, F: Future<Output = C>>(
+    start: impl FnOnce() -> F,
+) {
     let seed: u64 = env_or("OPENLEDGER_TEST_SEED", DEFAULT_SEED);
     let cases: u32 = env_or("OPENLEDGER_TEST_CASES", 16);
     println!("OPENLEDGER_TEST_SEED={seed} (cases: {cases}; set OPENLEDGER_TEST_SEED to vary)");
@@ -39,7 +44,7 @@ pub fn invariants_hold_under_random_operations() {
         .enable_all()
         .build()
         .unwrap();
-    let chain = runtime.block_on(AnvilChain::start());
+    let chain = runtime.block_on(start());
     let result = runner.run(&invariants::ops(24), |ops| {
         runtime.block_on(async {
             let suite = world(&chain).await;
