@@ -44,6 +44,7 @@ interface IOperatorRegistry is IGoverned {
     function withdrawUnstaked() external;
     /// Takes up to `amount` from stake then unstaking, to the treasury (governance only).
     function slash(address operator, uint256 amount, string calldata reason) external;
+    /// Schedules a new minimum stake (at most 2^96 - 1 wei; governance only).
     function setMinStake(uint256 minStake) external;
     function setUnstakeCooldown(uint64 cooldown) external;
 

@@ -7,10 +7,12 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 import {IOperatorRegistry} from "../../interfaces/IOperatorRegistry.sol";
 import {ISettlement} from "../../interfaces/ISettlement.sol";
 import {Governed} from "./Governed.sol";
+import {Scheduled} from "./Scheduled.sol";
 
 /// @title Operator stakes, signing keys and served models (see IOperatorRegistry).
 contract OperatorRegistry is IOperatorRegistry, Governed, ReentrancyGuard {
     using SafeERC20 for IERC20;
+    using Scheduled for Scheduled.Value;
 
     /// Upper bound governance can set for the unstake cooldown.
     uint64 public constant MAX_UNSTAKE_COOLDOWN = 90 days;
@@ -19,12 +21,8 @@ contract OperatorRegistry is IOperatorRegistry, Governed, ReentrancyGuard {
     address public immutable treasury;
     address public immutable settlement;
 
-    uint256 private _minStake;
-    uint256 private _nextMinStake;
-    uint64 private _minStakeAt;
-    uint64 private _unstakeCooldown;
-    uint64 private _nextUnstakeCooldown;
-    uint64 private _unstakeCooldownAt;
+    Scheduled.Value private _minStake;
+    Scheduled.Value private _unstakeCooldown;
 
     mapping(address => Operator) private _operators;
     mapping(address => mapping(uint256 => bool)) private _serves;
@@ -44,8 +42,8 @@ contract OperatorRegistry is IOperatorRegistry, Governed, ReentrancyGuard {
         token = token_;
         treasury = treasury_;
         settlement = settlement_;
-        _minStake = minStake_;
-        _unstakeCooldown = unstakeCooldown_;
+        _minStake.init(minStake_);
+        _unstakeCooldown.init(unstakeCooldown_);
         emit MinStakeChanged(minStake_, uint64(block.timestamp));
         emit UnstakeCooldownChanged(unstakeCooldown_, uint64(block.timestamp));
     }
@@ -106,31 +104,22 @@ contract OperatorRegistry is IOperatorRegistry, Governed, ReentrancyGuard {
     }
 
     function setMinStake(uint256 minStake_) external onlyGovernance {
-        uint64 effectiveAt = uint64(block.timestamp) + unstakeCooldown();
-        _minStake = minStake();
-        _nextMinStake = minStake_;
-        _minStakeAt = effectiveAt;
+        uint64 effectiveAt = _minStake.schedule(minStake_, unstakeCooldown());
         emit MinStakeChanged(minStake_, effectiveAt);
     }
 
     function setUnstakeCooldown(uint64 cooldown) external onlyGovernance {
         if (cooldown > MAX_UNSTAKE_COOLDOWN) revert CooldownTooLong(cooldown, MAX_UNSTAKE_COOLDOWN);
-        uint64 current = unstakeCooldown();
-        uint64 effectiveAt = uint64(block.timestamp) + current;
-        _unstakeCooldown = current;
-        _nextUnstakeCooldown = cooldown;
-        _unstakeCooldownAt = effectiveAt;
+        uint64 effectiveAt = _unstakeCooldown.schedule(cooldown, unstakeCooldown());
         emit UnstakeCooldownChanged(cooldown, effectiveAt);
     }
 
     function minStake() public view returns (uint256) {
-        if (_minStakeAt != 0 && _minStakeAt <= block.timestamp) return _nextMinStake;
-        return _minStake;
+        return _minStake.get();
     }
 
     function unstakeCooldown() public view returns (uint64) {
-        if (_unstakeCooldownAt != 0 && _unstakeCooldownAt <= block.timestamp) return _nextUnstakeCooldown;
-        return _unstakeCooldown;
+        return uint64(_unstakeCooldown.get());
     }
 
     function getOperator(address operator) external view returns (Operator memory) {

@@ -14,10 +14,12 @@ import {IModelRegistry} from "../../interfaces/IModelRegistry.sol";
 import {IOperatorRegistry} from "../../interfaces/IOperatorRegistry.sol";
 import {ISettlement} from "../../interfaces/ISettlement.sol";
 import {Governed} from "./Governed.sol";
+import {Scheduled} from "./Scheduled.sol";
 
 /// @title Escrow, batch settlement, fee splits and claims (see ISettlement).
 contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
     using SafeERC20 for IERC20;
+    using Scheduled for Scheduled.Value;
 
     uint16 public constant BPS = 10_000;
     /// Upper bound governance can set for the protocol share.
@@ -46,12 +48,6 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
         uint64 effectiveAt;
     }
 
-    struct Revocation {
-        uint64 minNonce;
-        uint64 pendingMinNonce;
-        uint64 effectiveAt;
-    }
-
     /// Two vesting buckets are enough: credits of one period share a bucket, and a bucket two
     /// periods old has vested.
     struct Vesting {
@@ -68,15 +64,14 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
     address public immutable operators;
 
     uint32 public latestEpoch;
-    uint64 private _withdrawalDelay;
-    uint64 private _nextWithdrawalDelay;
-    uint64 private _withdrawalDelayAt;
+    Scheduled.Value private _withdrawalDelay;
     uint256 public totalDeposits;
     uint256 public totalClaimable;
 
     mapping(uint32 => Epoch) private _epochs;
     mapping(address => mapping(address => Escrow)) private _escrows;
-    mapping(address => Revocation) private _revocations;
+    /// Per user, the minimum voucher nonce.
+    mapping(address => Scheduled.Value) private _revocations;
     mapping(address => uint256) private _claimable;
     mapping(address => Vesting) private _vesting;
     mapping(address => mapping(address => mapping(uint256 => uint256))) private _spent;
@@ -108,7 +103,7 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
         models = models_;
         operators = operators_;
         if (withdrawalDelay_ > MAX_WITHDRAWAL_DELAY) revert DelayTooLong(withdrawalDelay_, MAX_WITHDRAWAL_DELAY);
-        _withdrawalDelay = withdrawalDelay_;
+        _withdrawalDelay.init(withdrawalDelay_);
         emit WithdrawalDelayChanged(withdrawalDelay_, uint64(block.timestamp));
         _checkPolicy(policy);
         latestEpoch = 1;
@@ -162,13 +157,10 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
     }
 
     function revokeVouchers(uint64 newMinNonce) external {
-        Revocation storage r = _revocations[msg.sender];
-        _settleRevocation(r);
-        uint64 floor = r.pendingMinNonce > r.minNonce ? r.pendingMinNonce : r.minNonce;
+        Scheduled.Value storage r = _revocations[msg.sender];
+        uint64 floor = uint64(r.latest());
         if (newMinNonce <= floor) revert NonceNotIncreasing(floor, newMinNonce);
-        uint64 effectiveAt = uint64(block.timestamp) + withdrawalDelay();
-        r.pendingMinNonce = newMinNonce;
-        r.effectiveAt = effectiveAt;
+        uint64 effectiveAt = r.schedule(newMinNonce, withdrawalDelay());
         emit VouchersRevoked(msg.sender, newMinNonce, effectiveAt);
     }
 
@@ -227,7 +219,7 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
         uint256 i;
         while (i < n) {
             uint256 modelId = batch.debits[i].modelId;
-            (bool chargeable, SkipReason modelFault) = _modelChargeable(registry, operator, modelId);
+            (address developer, bool chargeable, SkipReason modelFault) = _modelTerms(registry, operator, modelId);
             uint256 modelTotal;
             for (; i < n && batch.debits[i].modelId == modelId; ++i) {
                 _checkDebitOrder(batch, i);
@@ -236,7 +228,7 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
                 modelTotal += amount;
             }
             total += modelTotal;
-            uint256 dataShare = _splitFee(batch, modelId, modelTotal, policy, operatorVestsAt);
+            uint256 dataShare = _splitFee(batch, modelId, developer, modelTotal, policy, operatorVestsAt);
             nextCredit = _creditData(batch, nextCredit, modelId, dataShare);
         }
         if (nextCredit != batch.credits.length) {
@@ -247,18 +239,19 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
         emit BatchSettled(operator, batch.sequence, batch.receiptsRoot, batch.policyEpoch, total, collected, n - collected);
     }
 
-    /// Whether `operator` may charge for `modelId` now, and if not, why.
-    function _modelChargeable(IOperatorRegistry registry, address operator, uint256 modelId)
+    /// The developer of `modelId`, and whether `operator` may charge for it now (if not, why).
+    function _modelTerms(IOperatorRegistry registry, address operator, uint256 modelId)
         private
         view
-        returns (bool, SkipReason)
+        returns (address developer, bool chargeable, SkipReason fault)
     {
         IModelRegistry.Model memory m = IModelRegistry(models).getModel(modelId);
+        developer = m.developer;
         if (!m.active && block.timestamp > m.deactivatedAt + withdrawalDelay()) {
-            return (false, SkipReason.ModelInactive);
+            return (developer, false, SkipReason.ModelInactive);
         }
-        if (!registry.serves(operator, modelId)) return (false, SkipReason.ModelNotServed);
-        return (true, SkipReason.ModelInactive);
+        if (!registry.serves(operator, modelId)) return (developer, false, SkipReason.ModelNotServed);
+        chargeable = true;
     }
 
     function _checkDebitOrder(Batch calldata batch, uint256 i) private pure {
@@ -282,7 +275,7 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
             return _skip(batch, i, SkipReason.VoucherMismatch);
         }
         if (block.timestamp > v.expiry) return _skip(batch, i, SkipReason.VoucherExpired);
-        if (v.nonce < _minNonceNow(_revocations[d.user])) return _skip(batch, i, SkipReason.VoucherRevoked);
+        if (v.nonce < _revocations[d.user].get()) return _skip(batch, i, SkipReason.VoucherRevoked);
         uint256 newSpent = _spent[d.user][operator][d.modelId] + d.amount;
         if (newSpent > v.cumulativeCap) return _skip(batch, i, SkipReason.CapExceeded);
         Escrow storage e = _escrows[d.user][operator];
@@ -333,6 +326,7 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
     function _splitFee(
         Batch calldata batch,
         uint256 modelId,
+        address developer,
         uint256 modelTotal,
         SplitPolicy memory policy,
         uint64 operatorVestsAt
@@ -342,7 +336,6 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
         uint256 developerShare = modelTotal * policy.developerBps / BPS;
         dataShare = modelTotal * policy.dataBps / BPS;
         uint256 protocolShare = modelTotal - operatorShare - developerShare - dataShare;
-        address developer = IModelRegistry(models).developerOf(modelId);
         _credit(treasury, modelId, batch.sequence, RewardKind.Protocol, 0, protocolShare);
         _creditOperator(batch.operator, modelId, batch.sequence, operatorShare, operatorVestsAt);
         _credit(developer, modelId, batch.sequence, RewardKind.Developer, 0, developerShare);
@@ -498,11 +491,7 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
 
     function setWithdrawalDelay(uint64 delay) external onlyGovernance {
         if (delay > MAX_WITHDRAWAL_DELAY) revert DelayTooLong(delay, MAX_WITHDRAWAL_DELAY);
-        uint64 current = withdrawalDelay();
-        uint64 effectiveAt = uint64(block.timestamp) + current;
-        _withdrawalDelay = current;
-        _nextWithdrawalDelay = delay;
-        _withdrawalDelayAt = effectiveAt;
+        uint64 effectiveAt = _withdrawalDelay.schedule(delay, withdrawalDelay());
         emit WithdrawalDelayChanged(delay, effectiveAt);
     }
 
@@ -519,19 +508,6 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
             return _epochs[epoch].policy;
         }
         revert PolicyEpochNotLive(epoch, current);
-    }
-
-    function _settleRevocation(Revocation storage r) private {
-        if (r.pendingMinNonce != 0 && r.effectiveAt <= block.timestamp) {
-            r.minNonce = r.pendingMinNonce;
-            r.pendingMinNonce = 0;
-            r.effectiveAt = 0;
-        }
-    }
-
-    function _minNonceNow(Revocation storage r) private view returns (uint64) {
-        if (r.pendingMinNonce != 0 && r.effectiveAt <= block.timestamp) return r.pendingMinNonce;
-        return r.minNonce;
     }
 
     // ---------------------------------------------------------------- views
@@ -551,8 +527,7 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
     }
 
     function withdrawalDelay() public view returns (uint64) {
-        if (_withdrawalDelayAt != 0 && _withdrawalDelayAt <= block.timestamp) return _nextWithdrawalDelay;
-        return _withdrawalDelay;
+        return uint64(_withdrawalDelay.get());
     }
 
     function escrowOf(address user, address operator) external view returns (Escrow memory e) {
@@ -575,9 +550,9 @@ contract Settlement is ISettlement, Governed, ReentrancyGuard, EIP712 {
         view
         returns (uint64 minNonce, uint64 pendingMinNonce, uint64 effectiveAt)
     {
-        Revocation storage r = _revocations[user];
-        if (r.pendingMinNonce != 0 && r.effectiveAt <= block.timestamp) return (r.pendingMinNonce, 0, 0);
-        return (r.minNonce, r.pendingMinNonce, r.effectiveAt);
+        Scheduled.Value storage r = _revocations[user];
+        effectiveAt = r.pendingAt();
+        return (uint64(r.get()), effectiveAt == 0 ? 0 : uint64(r.latest()), effectiveAt);
     }
 
     function claimable(address account) external view returns (uint256 amount) {

@@ -88,6 +88,32 @@ pub async fn deposit_for<C: Chain>(
     .await;
 }
 
+/// `owner`'s EIP-2612 signature `(v, r, s)` letting settlement take `value` of its OPEN until
+/// `deadline` (its first permit: nonce 0).
+pub async fn permit_for_settlement<C: Chain>(
+    s: &Suite<C>,
+    owner: &PrivateKeySigner,
+    value: U256,
+    deadline: U256,
+) -> (u8, B256, B256) {
+    use alloy::{signers::Signer, sol_types::SolStruct};
+    let domain = alloy::sol_types::eip712_domain! {
+        name: "OpenLedger", version: "1", chain_id: s.chain.chain_id(), verifying_contract: s.token(),
+    };
+    let permit = crate::scenarios::token::Permit {
+        owner: owner.address(),
+        spender: s.settlement(),
+        value,
+        nonce: U256::ZERO,
+        deadline,
+    };
+    let sig = owner
+        .sign_hash(&permit.eip712_signing_hash(&domain))
+        .await
+        .expect("signs");
+    (27 + sig.v() as u8, sig.r().into(), sig.s().into())
+}
+
 /// The (user, operator) escrow balance.
 pub async fn escrow<C: Chain>(s: &Suite<C>, user: Address, operator: Address) -> U256 {
     s.view(s.settlement(), Settlement::escrowOfCall { user, operator })
@@ -483,6 +509,17 @@ pub async fn world_batch<C: Chain>(
         &world_attribution(),
     )
     .await
+}
+
+/// Settles [`world_batch`] `sequence` as the world's operator; panics if it reverts.
+pub async fn settle_world_batch<C: Chain>(
+    s: &Suite<C>,
+    sequence: u64,
+    carol: U256,
+    dave: U256,
+) -> crate::suite::Receipt {
+    let b = world_batch(s, sequence, carol, dave).await;
+    s.ok(&s.actors.operator, s.settlement(), b.call()).await
 }
 
 /// Every OPEN balance and settlement account a scenario may check, to prove "nothing changed".

@@ -36,9 +36,9 @@ use crate::{
     backend::{Chain, Outcome},
     fixtures::{
         Attribution, Charge, DATANET, MODEL, accepted_contribution, approve, balance, build_batch,
-        fund, register_operator,
+        escrow, fund, register_operator,
     },
-    suite::{Suite, describe_revert, open},
+    suite::{Receipt, Suite, describe_revert, open},
 };
 
 /// The second model of the checker's world (registered by [`check_operations`]).
@@ -261,10 +261,6 @@ pub async fn check_operations<C: Chain>(s: &Suite<C>, ops: &[Op]) {
     }
 }
 
-async fn escrow<C: Chain>(s: &Suite<C>, user: Address, operator: Address) -> U256 {
-    crate::fixtures::escrow(s, user, operator).await
-}
-
 async fn apply<C: Chain>(s: &Suite<C>, cast: &Cast, m: &mut Model, op: &Op, at: &str) {
     let a = &s.actors;
     match op {
@@ -330,7 +326,9 @@ async fn apply<C: Chain>(s: &Suite<C>, cast: &Cast, m: &mut Model, op: &Op, at: 
                 .await;
             match (&outcome, m.requests.get(&key).copied()) {
                 (Outcome::Success { .. }, Some(requested)) => {
-                    let paid = outcome_event::<C, Settlement::Withdrawn>(s, &outcome).amount;
+                    let paid = Receipt::of(outcome.clone())
+                        .event::<Settlement::Withdrawn>(s.settlement())
+                        .amount;
                     let escrow = m.escrows.get_mut(&key).unwrap();
                     assert_eq!(paid, requested.min(*escrow), "{at}: withdrawal paid");
                     *escrow -= paid;
@@ -380,7 +378,9 @@ async fn apply<C: Chain>(s: &Suite<C>, cast: &Cast, m: &mut Model, op: &Op, at: 
             let outcome = s.send(&k, s.settlement(), Settlement::claimCall {}).await;
             match &outcome {
                 Outcome::Success { .. } => {
-                    let paid = outcome_event::<C, Settlement::Claimed>(s, &outcome).amount;
+                    let paid = Receipt::of(outcome.clone())
+                        .event::<Settlement::Claimed>(s.settlement())
+                        .amount;
                     assert!(
                         paid <= owed && paid + unvested >= owed,
                         "{at}: claimed {paid} of {owed} owed ({unvested} unvested)"
@@ -537,29 +537,11 @@ async fn settle<C: Chain>(
         return;
     }
     assert_outcome(at, &outcome, true, &[]);
-    let Outcome::Success { logs, .. } = &outcome else {
-        unreachable!()
-    };
+    let r = Receipt::of(outcome);
     m.sequences.insert(o, sequence);
-    let decode = |l: &alloy::primitives::Log| l.address == s.settlement();
-    let charged: Vec<Settlement::Charged> = logs
-        .iter()
-        .filter(|l| decode(l))
-        .filter_map(|l| alloy::sol_types::SolEvent::decode_log(l).ok())
-        .map(|l: alloy::primitives::Log<Settlement::Charged>| l.data)
-        .collect();
-    let skipped: Vec<Settlement::DebitSkipped> = logs
-        .iter()
-        .filter(|l| decode(l))
-        .filter_map(|l| alloy::sol_types::SolEvent::decode_log(l).ok())
-        .map(|l: alloy::primitives::Log<Settlement::DebitSkipped>| l.data)
-        .collect();
-    let credited: Vec<Settlement::RewardCredited> = logs
-        .iter()
-        .filter(|l| decode(l))
-        .filter_map(|l| alloy::sol_types::SolEvent::decode_log(l).ok())
-        .map(|l: alloy::primitives::Log<Settlement::RewardCredited>| l.data)
-        .collect();
+    let charged = r.events::<Settlement::Charged>(s.settlement());
+    let skipped = r.events::<Settlement::DebitSkipped>(s.settlement());
+    let credited = r.events::<Settlement::RewardCredited>(s.settlement());
     assert_eq!(
         charged.len() + skipped.len(),
         b.batch.debits.len(),
@@ -688,18 +670,6 @@ fn contributor_of<C: Chain>(s: &Suite<C>, m: &Model, contribution: U256) -> Addr
                 .1
         }
     }
-}
-
-/// The first event `E` of a successful outcome, emitted by settlement.
-fn outcome_event<C: Chain, E: alloy::sol_types::SolEvent>(s: &Suite<C>, outcome: &Outcome) -> E {
-    let Outcome::Success { logs, .. } = outcome else {
-        panic!("not a success")
-    };
-    logs.iter()
-        .filter(|l| l.address == s.settlement())
-        .find_map(|l| E::decode_log(l).ok())
-        .expect("event emitted")
-        .data
 }
 
 fn assert_selector(at: &str, data: &[u8], allowed: &[[u8; 4]]) {

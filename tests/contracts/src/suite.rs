@@ -117,10 +117,10 @@ impl<C: Chain> Suite<C> {
     /// Sends `call` and expects it to succeed; returns its logs.
     pub async fn ok<T: SolCall>(&self, from: &PrivateKeySigner, to: Address, call: T) -> Receipt {
         match self.send(from, to, call).await {
-            Outcome::Success { logs, gas_used } => Receipt { logs, gas_used },
             Outcome::Revert(data) => {
                 panic!("{} reverted: {}", T::SIGNATURE, describe_revert(&data))
             }
+            success => Receipt::of(success),
         }
     }
 
@@ -199,6 +199,14 @@ pub struct Receipt {
 }
 
 impl Receipt {
+    /// The receipt of a successful outcome; panics on a revert.
+    pub fn of(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Success { logs, gas_used } => Self { logs, gas_used },
+            Outcome::Revert(data) => panic!("reverted: {}", describe_revert(&data)),
+        }
+    }
+
     /// All events of type `E` emitted by `emitter`, decoded.
     pub fn events<E: SolEvent>(&self, emitter: Address) -> Vec<E> {
         self.logs

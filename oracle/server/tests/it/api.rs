@@ -5,49 +5,10 @@ use openledger_engine::{Device, Llama, WeightFormat};
 use openledger_oracle::Server;
 use serde_json::{Value, json};
 
-use crate::{shared_server, test_config};
-
-async fn post(addr: std::net::SocketAddr, path: &str, body: Value) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(format!("http://{addr}{path}"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
-}
-
-async fn get_text(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let r = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
-/// The `data:` payloads of an SSE body, up to and without `[DONE]`.
-async fn sse(addr: std::net::SocketAddr, path: &str, body: Value) -> Vec<Value> {
-    let r = reqwest::Client::new()
-        .post(format!("http://{addr}{path}"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream")
-    );
-    let text = r.text().await.unwrap();
-    let data: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .collect();
-    assert_eq!(data.last(), Some(&"[DONE]"), "{text}");
-    data[..data.len() - 1]
-        .iter()
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect()
-}
+use crate::{
+    http::{get_text, post, sse},
+    shared_server, test_config,
+};
 
 #[tokio::test]
 async fn completion_returns_text_and_usage() {

@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use openledger_engine::inference::Tokenizer;
 use serde_json::{Value, json};
 
+use crate::http::{get_text, post, sse};
+
 /// A running server under test.
 #[derive(Debug, Clone, Copy)]
 pub struct Target {
@@ -48,44 +50,6 @@ macro_rules! contract_tests {
     };
 }
 
-async fn post(t: Target, path: &str, body: Value) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(format!("http://{}{path}", t.addr))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
-}
-
-async fn get(t: Target, path: &str) -> (u16, String) {
-    let r = reqwest::get(format!("http://{}{path}", t.addr))
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
-/// The `data:` payloads of an SSE answer, without the final `[DONE]` (which must be there).
-async fn sse(t: Target, path: &str, body: Value) -> Vec<Value> {
-    let r = reqwest::Client::new()
-        .post(format!("http://{}{path}", t.addr))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let text = r.text().await.unwrap();
-    let data: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .collect();
-    assert_eq!(data.last(), Some(&"[DONE]"), "{text}");
-    data[..data.len() - 1]
-        .iter()
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect()
-}
-
 fn tokenizer() -> Tokenizer {
     let path = crate::test_config().engine.model_path;
     Tokenizer::from_gguf(&path).expect("the model's tokenizer")
@@ -112,7 +76,7 @@ pub async fn usage_is_the_tokenizers_count(t: Target) {
     let tok = tokenizer();
     let prompt = "The capital of France is";
     let (s, body) = post(
-        t,
+        t.addr,
         "/v1/completions",
         json!({ "model": t.model, "prompt": prompt, "max_tokens": 4, "temperature": 0 }),
     )
@@ -131,7 +95,7 @@ pub async fn usage_is_the_tokenizers_count(t: Target) {
 
     let messages = json!([{ "role": "user", "content": "Hi" }]);
     let (s, body) = post(
-        t,
+        t.addr,
         "/v1/chat/completions",
         json!({ "model": t.model, "messages": messages, "max_tokens": 3, "temperature": 0 }),
     )
@@ -160,9 +124,9 @@ pub async fn streaming_matches_non_streaming(t: Target) {
             "stream_options": { "include_usage": true },
         })
     };
-    let (s, whole) = post(t, "/v1/chat/completions", req(false)).await;
+    let (s, whole) = post(t.addr, "/v1/chat/completions", req(false)).await;
     assert_eq!(s, 200, "{whole}");
-    let chunks = sse(t, "/v1/chat/completions", req(true)).await;
+    let chunks = sse(t.addr, "/v1/chat/completions", req(true)).await;
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
     let text: String = chunks
         .iter()
@@ -186,7 +150,7 @@ pub async fn stop_sequences_cut_the_output(t: Target) {
         json!({ "model": t.model, "prompt": "Once upon a time", "max_tokens": 12,
                 "temperature": 0, "stop": stop, "stream": stream })
     };
-    let (s, whole) = post(t, "/v1/completions", req(None, false)).await;
+    let (s, whole) = post(t.addr, "/v1/completions", req(None, false)).await;
     assert_eq!(s, 200, "{whole}");
     let text = whole["choices"][0]["text"].as_str().unwrap().to_string();
     let chars: Vec<(usize, char)> = text.char_indices().collect();
@@ -198,11 +162,11 @@ pub async fn stop_sequences_cut_the_output(t: Target) {
         .map_or(text.len(), |&(i, _)| i);
     let stop = &text[at..end];
     let want = &text[..text.find(stop).unwrap()];
-    let (s, cut) = post(t, "/v1/completions", req(Some(stop), false)).await;
+    let (s, cut) = post(t.addr, "/v1/completions", req(Some(stop), false)).await;
     assert_eq!(s, 200, "{cut}");
     assert_eq!(cut["choices"][0]["text"], want, "stop {stop:?}");
     assert_eq!(cut["choices"][0]["finish_reason"], "stop");
-    let chunks = sse(t, "/v1/completions", req(Some(stop), true)).await;
+    let chunks = sse(t.addr, "/v1/completions", req(Some(stop), true)).await;
     let streamed: String = chunks
         .iter()
         .filter_map(|c| c["choices"].get(0)?["text"].as_str())
@@ -242,12 +206,12 @@ pub async fn bad_requests_get_typed_errors(t: Target) {
         ),
     ];
     for (body, status, param) in cases {
-        let (s, err) = post(t, "/v1/chat/completions", body.clone()).await;
+        let (s, err) = post(t.addr, "/v1/chat/completions", body.clone()).await;
         assert_eq!(s, status, "{body} -> {err}");
         assert_eq!(err["error"]["type"], "invalid_request_error", "{err}");
         assert_eq!(err["error"]["param"], json!(param), "{err}");
     }
-    let (s, health) = get(t, "/health").await;
+    let (s, health) = get_text(t.addr, "/health").await;
     assert_eq!(s, 200);
     let health: Value = serde_json::from_str(&health).unwrap();
     assert_eq!(health["status"], "ok");
@@ -256,18 +220,18 @@ pub async fn bad_requests_get_typed_errors(t: Target) {
 
 /// `/v1/models` lists the model; `/metrics` counts the requests.
 pub async fn models_health_and_metrics(t: Target) {
-    let (s, models) = get(t, "/v1/models").await;
+    let (s, models) = get_text(t.addr, "/v1/models").await;
     assert_eq!(s, 200);
     let models: Value = serde_json::from_str(&models).unwrap();
     assert_eq!(models["data"][0]["id"], t.model);
     let (s, _) = post(
-        t,
+        t.addr,
         "/v1/completions",
         json!({ "model": t.model, "prompt": "Hi", "max_tokens": 2 }),
     )
     .await;
     assert_eq!(s, 200);
-    let (s, m) = get(t, "/metrics").await;
+    let (s, m) = get_text(t.addr, "/metrics").await;
     assert_eq!(s, 200);
     assert!(
         m.contains("oracle_requests_total{endpoint=\"/v1/completions\",status=\"200\"}"),

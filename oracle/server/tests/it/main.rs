@@ -8,6 +8,7 @@
 
 mod api;
 pub mod contract;
+pub mod http;
 #[cfg(feature = "tch")]
 mod tch;
 

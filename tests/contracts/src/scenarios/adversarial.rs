@@ -379,16 +379,20 @@ pub async fn data_credits_must_be_in_lineage_and_accepted<C: Chain>(chain: C) {
         cap: open(10),
     }];
     let op = a.operator.address();
+    // The batch crediting half of model 1's data share to `contribution` of `datanet`.
+    let crediting = async |datanet: U256, contribution: U256| {
+        build_batch(
+            &s,
+            op,
+            &a.operator_key,
+            1,
+            &charge,
+            &attribution(datanet, contribution),
+        )
+        .await
+    };
 
-    let b = build_batch(
-        &s,
-        op,
-        &a.operator_key,
-        1,
-        &charge,
-        &attribution(U256::from(DATANET), pending),
-    )
-    .await;
+    let b = crediting(U256::from(DATANET), pending).await;
     assert_eq!(
         refused::<_, Settlement::ContributionNotAccepted>(&s, &b)
             .await
@@ -398,15 +402,7 @@ pub async fn data_credits_must_be_in_lineage_and_accepted<C: Chain>(chain: C) {
 
     // Unknown, and rejected.
     let unknown = U256::from(999);
-    let b = build_batch(
-        &s,
-        op,
-        &a.operator_key,
-        1,
-        &charge,
-        &attribution(U256::from(DATANET), unknown),
-    )
-    .await;
+    let b = crediting(U256::from(DATANET), unknown).await;
     assert_eq!(
         refused::<_, Settlement::ContributionNotAccepted>(&s, &b)
             .await
@@ -422,37 +418,13 @@ pub async fn data_credits_must_be_in_lineage_and_accepted<C: Chain>(chain: C) {
         },
     )
     .await;
-    let b = build_batch(
-        &s,
-        op,
-        &a.operator_key,
-        1,
-        &charge,
-        &attribution(U256::from(DATANET), pending),
-    )
-    .await;
+    let b = crediting(U256::from(DATANET), pending).await;
     refused::<_, Settlement::ContributionNotAccepted>(&s, &b).await;
 
-    let b = build_batch(
-        &s,
-        op,
-        &a.operator_key,
-        1,
-        &charge,
-        &attribution(other, outsider),
-    )
-    .await;
+    let b = crediting(other, outsider).await;
     refused::<_, Settlement::DatanetNotInLineage>(&s, &b).await;
 
-    let b = build_batch(
-        &s,
-        op,
-        &a.operator_key,
-        1,
-        &charge,
-        &attribution(U256::from(DATANET), outsider),
-    )
-    .await;
+    let b = crediting(U256::from(DATANET), outsider).await;
     refused::<_, Settlement::ContributionNotInDatanet>(&s, &b).await;
 
     // Once the model adds datanet 2 in a new version, the outsider can be paid.
@@ -468,15 +440,7 @@ pub async fn data_credits_must_be_in_lineage_and_accepted<C: Chain>(chain: C) {
         },
     )
     .await;
-    let b = build_batch(
-        &s,
-        op,
-        &a.operator_key,
-        1,
-        &charge,
-        &attribution(other, outsider),
-    )
-    .await;
+    let b = crediting(other, outsider).await;
     s.ok(&a.operator, s.settlement(), b.call()).await;
 }
 scenario!(data_credits_must_be_in_lineage_and_accepted);

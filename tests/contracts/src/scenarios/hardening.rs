@@ -21,8 +21,8 @@ use crate::{
     backend::Chain,
     fixtures::{
         Charge, DATANET, MODEL, SignedBatch, add_contribution, approve, balance, build_batch,
-        commit_contribution, deposit_for, escrow, fund, register_operator, reveal_call, snapshot,
-        world, world_attribution, world_batch,
+        commit_contribution, deposit_for, escrow, fund, permit_for_settlement, register_operator,
+        reveal_call, settle_world_batch, snapshot, world, world_attribution, world_batch,
     },
     invariants::assert_escrow_invariant,
     scenario,
@@ -290,12 +290,7 @@ pub async fn a_drained_escrow_cannot_veto_a_batch<C: Chain>(chain: C) {
         alice.amount,
         SplitPolicy::default().split(open(20)).data * U256::from(6) / U256::from(10)
     );
-    s.ok(
-        &a.operator,
-        s.settlement(),
-        world_batch(&s, 2, U256::ZERO, open(1)).await.call(),
-    )
-    .await;
+    settle_world_batch(&s, 2, U256::ZERO, open(1)).await;
     assert_escrow_invariant(&s).await;
 }
 scenario!(a_drained_escrow_cannot_veto_a_batch);
@@ -665,12 +660,7 @@ pub async fn governance_changes_to_operators_are_delayed<C: Chain>(chain: C) {
             .await,
         open(1_000)
     );
-    s.ok(
-        &a.operator,
-        s.settlement(),
-        world_batch(&s, 1, open(1), U256::ZERO).await.call(),
-    )
-    .await;
+    settle_world_batch(&s, 1, open(1), U256::ZERO).await;
     s.advance(cooldown).await;
     assert_eq!(
         s.view(s.operators(), OperatorRegistry::minStakeCall {})
@@ -714,22 +704,10 @@ pub async fn settlement_respects_model_state_and_serve_list<C: Chain>(chain: C) 
         },
     )
     .await;
-    let r = s
-        .ok(
-            &a.operator,
-            s.settlement(),
-            world_batch(&s, 1, open(1), U256::ZERO).await.call(),
-        )
-        .await;
+    let r = settle_world_batch(&s, 1, open(1), U256::ZERO).await;
     assert_eq!(r.events::<Settlement::Charged>(s.settlement()).len(), 1);
     s.advance(86_400 + 1).await;
-    let r = s
-        .ok(
-            &a.operator,
-            s.settlement(),
-            world_batch(&s, 2, open(1), U256::ZERO).await.call(),
-        )
-        .await;
+    let r = settle_world_batch(&s, 2, open(1), U256::ZERO).await;
     assert_eq!(
         skip_reasons(&r, s.settlement()),
         [(a.carol.address(), skip_reason::MODEL_INACTIVE)]
@@ -813,13 +791,7 @@ pub async fn roles_transfer_and_claim_to<C: Chain>(chain: C) {
         },
     )
     .await;
-    let r = s
-        .ok(
-            &a.operator,
-            s.settlement(),
-            world_batch(&s, 1, open(10), U256::ZERO).await.call(),
-        )
-        .await;
+    let r = settle_world_batch(&s, 1, open(10), U256::ZERO).await;
     let credits = r.events::<Settlement::RewardCredited>(s.settlement());
     assert!(
         credits
@@ -895,12 +867,7 @@ pub async fn slashes_reach_unstaking_funds_and_unvested_rewards<C: Chain>(chain:
     let s = world(chain).await;
     let a = s.actors.clone();
     let op = a.operator.address();
-    s.ok(
-        &a.operator,
-        s.settlement(),
-        world_batch(&s, 1, open(100), U256::ZERO).await.call(),
-    )
-    .await;
+    settle_world_batch(&s, 1, open(100), U256::ZERO).await;
     let operator_share = SplitPolicy::default().split(open(100)).operator;
     s.reverts::<_, Settlement::NothingToClaim>(
         &a.operator,
@@ -978,27 +945,11 @@ scenario!(slashes_reach_unstaking_funds_and_unvested_rewards);
 /// Given a permit signature that someone else submits first, then `depositWithPermit` still
 /// deposits (the allowance is in place) and the front-runner gains nothing.
 pub async fn permit_front_run_does_not_block_the_deposit<C: Chain>(chain: C) {
-    use alloy::{signers::Signer, sol_types::SolStruct};
     let s = world(chain).await;
     let a = s.actors.clone();
     fund(&s, a.carol.address(), open(100)).await;
-    let domain = alloy::sol_types::eip712_domain! {
-        name: "OpenLedger", version: "1", chain_id: s.chain.chain_id(), verifying_contract: s.token(),
-    };
     let deadline = U256::from(s.now().await + 600);
-    let permit = crate::scenarios::token::Permit {
-        owner: a.carol.address(),
-        spender: s.settlement(),
-        value: open(100),
-        nonce: U256::ZERO,
-        deadline,
-    };
-    let sig = a
-        .carol
-        .sign_hash(&permit.eip712_signing_hash(&domain))
-        .await
-        .unwrap();
-    let (v, r, s_) = (27 + sig.v() as u8, sig.r().into(), sig.s().into());
+    let (v, r, s_) = permit_for_settlement(&s, &a.carol, open(100), deadline).await;
     // bob front-runs the permit itself.
     s.ok(
         &a.bob,

@@ -11,7 +11,10 @@ use openledger_billing::merkle::{MerkleTree, leaf_hash, verify};
 
 use crate::{
     backend::Chain,
-    fixtures::{DATANET, MODEL, balance, escrow, snapshot, world, world_batch},
+    fixtures::{
+        DATANET, MODEL, balance, escrow, permit_for_settlement, settle_world_batch, snapshot,
+        world, world_batch,
+    },
     invariants::assert_escrow_invariant,
     scenario,
     suite::open,
@@ -128,12 +131,7 @@ scenario!(settle_batch_splits_fees_exactly);
 pub async fn claim_pays_once<C: Chain>(chain: C) {
     let s = world(chain).await;
     let a = s.actors.clone();
-    s.ok(
-        &a.operator,
-        s.settlement(),
-        world_batch(&s, 1, open(10), open(0)).await.call(),
-    )
-    .await;
+    settle_world_batch(&s, 1, open(10), open(0)).await;
     let owed = s
         .view(
             s.settlement(),
@@ -185,12 +183,7 @@ pub async fn withdrawal_waits_for_the_delay<C: Chain>(chain: C) {
     assert_eq!(err.readyAt, req.readyAt);
     assert_eq!(snapshot(&s).await, snap);
 
-    s.ok(
-        &a.operator,
-        s.settlement(),
-        world_batch(&s, 1, open(7), U256::ZERO).await.call(),
-    )
-    .await;
+    settle_world_batch(&s, 1, open(7), U256::ZERO).await;
     s.advance(
         s.view(s.settlement(), Settlement::withdrawalDelayCall {})
             .await,
@@ -233,25 +226,10 @@ scenario!(withdrawal_waits_for_the_delay);
 /// Given a permit signature, when the user deposits with it, then no separate approval is
 /// needed.
 pub async fn deposit_with_permit<C: Chain>(chain: C) {
-    use alloy::{signers::Signer, sol_types::SolStruct};
     let s = world(chain).await;
     let a = s.actors.clone();
-    let domain = alloy::sol_types::eip712_domain! {
-        name: "OpenLedger", version: "1", chain_id: s.chain.chain_id(), verifying_contract: s.token(),
-    };
     let deadline = U256::from(s.now().await + 600);
-    let permit = crate::scenarios::token::Permit {
-        owner: a.carol.address(),
-        spender: s.settlement(),
-        value: open(100),
-        nonce: U256::ZERO,
-        deadline,
-    };
-    let sig = a
-        .carol
-        .sign_hash(&permit.eip712_signing_hash(&domain))
-        .await
-        .unwrap();
+    let (v, r, s_) = permit_for_settlement(&s, &a.carol, open(100), deadline).await;
     let r = s
         .ok(
             &a.carol,
@@ -260,9 +238,9 @@ pub async fn deposit_with_permit<C: Chain>(chain: C) {
                 operator: a.operator.address(),
                 amount: open(100),
                 deadline,
-                v: 27 + sig.v() as u8,
-                r: sig.r().into(),
-                s: sig.s().into(),
+                v,
+                r,
+                s: s_,
             },
         )
         .await;
@@ -311,22 +289,10 @@ pub async fn revoked_vouchers_void_only_after_the_delay<C: Chain>(chain: C) {
     )
     .await;
     // Served before the revocation takes effect: collected.
-    let r = s
-        .ok(
-            &a.operator,
-            s.settlement(),
-            world_batch(&s, 1, open(1), U256::ZERO).await.call(),
-        )
-        .await;
+    let r = settle_world_batch(&s, 1, open(1), U256::ZERO).await;
     assert_eq!(r.events::<Settlement::Charged>(s.settlement()).len(), 1);
     s.advance(delay).await;
-    let r = s
-        .ok(
-            &a.operator,
-            s.settlement(),
-            world_batch(&s, 2, open(1), open(1)).await.call(),
-        )
-        .await;
+    let r = settle_world_batch(&s, 2, open(1), open(1)).await;
     let skipped = r.events::<Settlement::DebitSkipped>(s.settlement());
     assert_eq!(skipped.len(), 1);
     assert_eq!(
