@@ -111,35 +111,6 @@ interface ISettlement is IGoverned {
         bytes signature;
     }
 
-    /// One contribution's share of a receipt's data fee, in parts per million.
-    struct AttributionWeight {
-        uint256 datanetId;
-        uint256 contributionId;
-        uint32 ppm;
-    }
-
-    /// ABI documentation only: no function takes it. One inference, made by the oracle and
-    /// kept off chain; a batch's `receiptsRoot` is the root of an OpenZeppelin standard Merkle
-    /// tree of its receipts, leaf `keccak256(bytes.concat(keccak256(abi.encode(receipt))))`,
-    /// so `MerkleProof.verify` checks a served receipt against the settled root. `fee` is
-    /// ceil((tokensIn + tokensOut) * pricePer1kTokens / 1000); `attribution` is strictly
-    /// increasing by (datanetId, contributionId), its weights sum to at most 1,000,000 ppm, and
-    /// the rest is the unattributed share of `datanetId`. Defined in Rust by openledger-billing.
-    struct Receipt {
-        bytes32 requestId;
-        address user;
-        uint256 modelId;
-        uint32 modelVersion;
-        uint64 tokensIn;
-        uint64 tokensOut;
-        uint256 fee;
-        bytes32 promptHash;
-        bytes32 outputHash;
-        uint256 datanetId;
-        AttributionWeight[] attribution;
-        uint64 timestamp;
-    }
-
     /// One (user, operator) escrow. `pending` is the live withdrawal request, if any.
     struct Escrow {
         uint256 balance;

@@ -13,8 +13,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use openledger_chain::deploy::{deploy_suite, write_manifest};
 use openledger_config::{
-    ConfigFile, DeployOptions, DeploySettings, DevnetOptions, OracleOptions, Overrides, Paths,
-    Settings, SuiteOptions,
+    ChainOptions, ConfigFile, DeployOptions, DeploySettings, DevnetOptions, OracleOptions,
+    Overrides, Paths, Settings, SuiteOptions,
 };
 use openledger_primitives::deployment::Deployment;
 use tracing_subscriber::EnvFilter;
@@ -44,6 +44,63 @@ enum Command {
     /// Print the effective configuration of every component (defaults < file < env < flags)
     /// as an `openledger.toml`; secrets are left out.
     Config(ConfigArgs),
+    /// Vouchers: the API keys of paid inference.
+    #[command(subcommand)]
+    Voucher(VoucherCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum VoucherCommand {
+    /// Sign a voucher with the user's key and print it as an API key (`0x…`): use it as the
+    /// bearer token of any OpenAI client against an oracle in paid mode.
+    Sign(VoucherSignArgs),
+}
+
+#[derive(Debug, Args)]
+struct VoucherSignArgs {
+    /// Deployment manifest (the chain id and settlement contract the voucher is bound to)
+    #[arg(
+        long,
+        env = "OPENLEDGER_VOUCHER_MANIFEST",
+        default_value = ".openledger/deployment.json",
+        value_name = "FILE"
+    )]
+    manifest: PathBuf,
+    /// The operator that may charge it
+    #[arg(long, value_name = "ADDRESS")]
+    operator: alloy::primitives::Address,
+    /// The model it pays for (its on-chain id; requests name it model-<id>)
+    #[arg(long, value_name = "ID")]
+    model: alloy::primitives::U256,
+    /// Cumulative cap in wei over every request on this (user, operator, model)
+    #[arg(long, value_name = "WEI")]
+    cap: alloy::primitives::U256,
+    /// Seconds from now until it expires
+    #[arg(long, default_value_t = 30 * 86_400, value_name = "SECONDS")]
+    valid_for: u64,
+    /// Nonce (revocation handle: `revokeVouchers(n)` voids nonces below n)
+    #[arg(long, default_value_t = 0)]
+    nonce: u64,
+    /// Hex private key of the user; prefer the env var
+    #[arg(
+        long,
+        env = "OPENLEDGER_USER_PRIVATE_KEY",
+        hide_env_values = true,
+        conflicts_with = "keystore",
+        value_name = "HEX"
+    )]
+    private_key: Option<String>,
+    /// Encrypted JSON keystore of the user
+    #[arg(long, env = "OPENLEDGER_USER_KEYSTORE", value_name = "FILE")]
+    keystore: Option<PathBuf>,
+    /// Password of the keystore
+    #[arg(
+        long,
+        env = "OPENLEDGER_USER_KEYSTORE_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
+    keystore_password: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,6 +113,8 @@ enum OracleCommand {
 struct OracleServeArgs {
     #[command(flatten, next_help_heading = "Oracle ([oracle], [oracle.engine])")]
     oracle: OracleOptions,
+    #[command(flatten, next_help_heading = "Paid mode ([oracle.chain])")]
+    chain: ChainOptions,
 }
 
 #[derive(Debug, Args)]
@@ -107,9 +166,13 @@ pub fn run() -> Result<()> {
             ..Default::default()
         },
         Command::Oracle(OracleCommand::Serve(ref a)) => Overrides {
-            oracle: a.oracle.clone(),
+            oracle: OracleOptions {
+                chain: a.chain.clone(),
+                ..a.oracle.clone()
+            },
             ..Default::default()
         },
+        Command::Voucher(VoucherCommand::Sign(ref a)) => return sign_voucher(a),
         Command::Config(ref a) => Overrides {
             oracle: a.oracle.clone(),
             deploy: a.deploy.clone(),
@@ -135,9 +198,48 @@ pub fn run() -> Result<()> {
             Command::Oracle(OracleCommand::Serve(_)) => {
                 Ok(openledger_oracle::serve(settings.oracle).await?)
             }
-            Command::Config(_) => unreachable!("printed above"),
+            Command::Config(_) | Command::Voucher(_) => unreachable!("handled above"),
         }
     })
+}
+
+/// `openledger voucher sign`: prints the API key.
+fn sign_voucher(a: &VoucherSignArgs) -> Result<()> {
+    let user: PrivateKeySigner = match (&a.private_key, &a.keystore) {
+        (Some(key), _) => key
+            .trim()
+            .parse()
+            .context("the user private key is not a valid hex private key")?,
+        (None, Some(path)) => PrivateKeySigner::decrypt_keystore(
+            path,
+            a.keystore_password.as_deref().unwrap_or_default(),
+        )
+        .with_context(|| format!("cannot decrypt keystore {}", path.display()))?,
+        (None, None) => bail!("no user key: set OPENLEDGER_USER_PRIVATE_KEY or pass --keystore"),
+    };
+    let deployment = openledger_chain::deploy::read_manifest(&a.manifest)?;
+    let domain = openledger_primitives::eip712::settlement_domain(
+        deployment.chain_id,
+        deployment.contracts.settlement,
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let voucher = openledger_primitives::eip712::Voucher {
+        user: user.address(),
+        operator: a.operator,
+        modelId: a.model,
+        cumulativeCap: a.cap,
+        expiry: now + a.valid_for,
+        nonce: a.nonce,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    let signed = runtime.block_on(openledger_primitives::eip712::sign_voucher(
+        &user, &domain, &voucher,
+    ))?;
+    println!("{}", openledger_billing::voucher::encode_api_key(&signed));
+    Ok(())
 }
 
 /// The signer of `openledger deploy`: a raw key, or an encrypted keystore.
@@ -177,12 +279,38 @@ async fn devnet(settings: &Settings) -> Result<()> {
     print_deployment(devnet.deployment(), devnet.manifest());
     println!("rpc          {}", devnet.rpc_url());
     println!("deployer     {} (anvil dev key #0)", devnet.accounts()[0]);
-    match devnet.oracle_url() {
-        Some(url) => {
+    match (devnet.oracle_url(), devnet.demo()) {
+        (Some(url), Some(demo)) => {
+            let model = format!("model-{}", demo.model_id);
+            println!("oracle       {url} (OpenAI-compatible; PAID: vouchers as API keys)");
+            println!(
+                "operator     {} (dev key #1, staked, serves {model})",
+                demo.operator.address()
+            );
+            println!(
+                "datanet      {} ({} accepted contributions of public-domain text)",
+                demo.datanet_id,
+                demo.contribution_ids.len()
+            );
+            println!("model        {model} (the oracle's GGUF, 2 OPEN per 1k tokens)");
+            println!(
+                "user         {} (dev key #5, 100 OPEN deposited for the operator)",
+                demo.user.address()
+            );
+            println!("api key      {}", demo.api_key);
+            println!();
+            println!("try it (receipts settle on chain within ~10 s; see {url}/v1/receipts/<id>):");
+            println!(
+                "  curl -s {url}/v1/chat/completions -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' \\\n    -d '{{\"model\":\"{model}\",\"messages\":[{{\"role\":\"user\",\"content\":\"Call me Ishmael.\"}}],\"max_tokens\":32}}'",
+                demo.api_key
+            );
+            println!("devnet running; press Ctrl-C to stop");
+        }
+        (Some(url), None) => {
             println!("oracle       {url} (OpenAI-compatible; unpaid development mode)");
             println!("devnet running; press Ctrl-C to stop");
         }
-        None => println!("devnet running (chain only); press Ctrl-C to stop"),
+        (None, _) => println!("devnet running (chain only); press Ctrl-C to stop"),
     }
     tokio::select! {
         stopped = tokio::signal::ctrl_c() => {

@@ -37,7 +37,7 @@ pub use deploy::{
 pub use devnet::{DevnetOptions, DevnetSettings};
 pub use error::{Error, Result};
 pub use file::{ConfigFile, DEFAULT_FILE, Reserved};
-pub use oracle::{EngineOptions, OracleOptions, TchOptions};
+pub use oracle::{ChainOptions, EngineOptions, OracleOptions, TchOptions};
 pub use paths::Paths;
 pub use settings::{Overrides, Settings};
 

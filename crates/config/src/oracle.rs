@@ -36,6 +36,10 @@ pub struct OracleOptions {
     /// The libtorch backend: the `[oracle.tch]` table.
     #[command(flatten)]
     pub tch: TchOptions,
+    /// Paid mode: the `[oracle.chain]` table (its flags belong to `openledger oracle serve`,
+    /// which flattens [`ChainOptions`] itself).
+    #[arg(skip)]
+    pub chain: ChainOptions,
 }
 
 /// libtorch backend settings (used with `backend = "tch"`): the `[oracle.tch]` table,
@@ -172,6 +176,7 @@ impl OracleOptions {
             backend: self.backend.or(lower.backend),
             engine: self.engine.over(lower.engine),
             tch: self.tch.over(lower.tch),
+            chain: self.chain.over(lower.chain),
         }
     }
 
@@ -186,6 +191,7 @@ impl OracleOptions {
         set(&mut c.backend, self.backend);
         self.engine.apply(&mut c.engine);
         self.tch.apply(&mut c.tch);
+        c.chain = self.chain.resolve();
         c
     }
 }
@@ -231,5 +237,116 @@ fn adapter_name(s: &str) -> Result<String, String> {
     match s.trim() {
         "" => Err("empty adapter name in the list".to_string()),
         name => Ok(name.to_string()),
+    }
+}
+
+/// Paid mode: the chain the oracle settles on (the `[oracle.chain]` table,
+/// `OPENLEDGER_ORACLE_*` env and these flags of `openledger oracle serve`; the flag names are
+/// the deployer's). Paid mode is on when a manifest is given; the keys and the keystore
+/// password come from env or flags only. Resolves to [`openledger_oracle::ChainConfig`].
+#[derive(Debug, Clone, Default, PartialEq, Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChainOptions {
+    /// Deployment manifest of the suite to settle on; turns paid mode on [default: none,
+    /// unpaid development mode]
+    #[arg(long, env = "OPENLEDGER_ORACLE_MANIFEST", value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// JSON-RPC URL of the chain [default: http://127.0.0.1:8545]
+    #[arg(long, env = "OPENLEDGER_ORACLE_RPC_URL", value_name = "URL")]
+    pub rpc_url: Option<String>,
+    /// The node's data directory: the receipt journal and the content store
+    /// [default: .openledger/oracle]
+    #[arg(long, env = "OPENLEDGER_ORACLE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Hex private key of the operator account; prefer the env var. Not read from the file
+    /// [default: none]
+    #[arg(
+        long,
+        env = "OPENLEDGER_ORACLE_PRIVATE_KEY",
+        hide_env_values = true,
+        conflicts_with = "keystore",
+        value_name = "HEX"
+    )]
+    #[serde(skip)]
+    pub private_key: Option<String>,
+    /// Encrypted JSON keystore of the operator account [default: none]
+    #[arg(long, env = "OPENLEDGER_ORACLE_KEYSTORE", value_name = "FILE")]
+    pub keystore: Option<PathBuf>,
+    /// Password of the keystore; not read from the file [default: empty]
+    #[arg(
+        long,
+        env = "OPENLEDGER_ORACLE_KEYSTORE_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
+    #[serde(skip)]
+    pub keystore_password: Option<String>,
+    /// Hex private key of the operator's registered batch signer, if not the operator key;
+    /// not read from the file [default: the operator key]
+    #[arg(
+        long,
+        env = "OPENLEDGER_ORACLE_SIGNER_KEY",
+        hide_env_values = true,
+        value_name = "HEX"
+    )]
+    #[serde(skip)]
+    pub signer_key: Option<String>,
+    /// Cut a batch when this many receipts are queued [default: 1000]
+    #[arg(long, env = "OPENLEDGER_ORACLE_BATCH_MAX_RECEIPTS", value_name = "N")]
+    pub batch_max_receipts: Option<usize>,
+    /// ... or when the oldest queued receipt is this old [default: 60]
+    #[arg(long, env = "OPENLEDGER_ORACLE_BATCH_MAX_AGE", value_name = "SECONDS")]
+    pub batch_max_age: Option<u64>,
+    /// Deadline of a signed batch after signing [default: 600]
+    #[arg(long, env = "OPENLEDGER_ORACLE_BATCH_DEADLINE", value_name = "SECONDS")]
+    pub batch_deadline: Option<u64>,
+    /// Refuse vouchers expiring sooner than this after serving [default: 900]
+    #[arg(
+        long,
+        env = "OPENLEDGER_ORACLE_SETTLEMENT_MARGIN",
+        value_name = "SECONDS"
+    )]
+    pub settlement_margin: Option<u64>,
+    /// How often the registries are polled and the batcher runs [default: 1000]
+    #[arg(long, env = "OPENLEDGER_ORACLE_POLL_INTERVAL_MS", value_name = "MS")]
+    pub poll_interval_ms: Option<u64>,
+}
+
+impl ChainOptions {
+    /// These options with the unset ones taken from `lower`.
+    pub fn over(self, lower: Self) -> Self {
+        Self {
+            manifest: self.manifest.or(lower.manifest),
+            rpc_url: self.rpc_url.or(lower.rpc_url),
+            data_dir: self.data_dir.or(lower.data_dir),
+            private_key: self.private_key.or(lower.private_key),
+            keystore: self.keystore.or(lower.keystore),
+            keystore_password: self.keystore_password.or(lower.keystore_password),
+            signer_key: self.signer_key.or(lower.signer_key),
+            batch_max_receipts: self.batch_max_receipts.or(lower.batch_max_receipts),
+            batch_max_age: self.batch_max_age.or(lower.batch_max_age),
+            batch_deadline: self.batch_deadline.or(lower.batch_deadline),
+            settlement_margin: self.settlement_margin.or(lower.settlement_margin),
+            poll_interval_ms: self.poll_interval_ms.or(lower.poll_interval_ms),
+        }
+    }
+
+    /// The paid mode's settings, or `None` (unpaid) when no manifest is given.
+    pub fn resolve(self) -> Option<openledger_oracle::ChainConfig> {
+        let manifest = self.manifest?;
+        let mut c = openledger_oracle::ChainConfig::default();
+        c.paid.manifest = manifest;
+        set(&mut c.paid.rpc_url, self.rpc_url);
+        set(&mut c.paid.data_dir, self.data_dir);
+        set(&mut c.paid.batch.max_receipts, self.batch_max_receipts);
+        set(&mut c.paid.batch.max_age_secs, self.batch_max_age);
+        set(&mut c.paid.batch.deadline_secs, self.batch_deadline);
+        set(&mut c.paid.settlement_margin_secs, self.settlement_margin);
+        set(&mut c.paid.poll_interval_ms, self.poll_interval_ms);
+        c.private_key = self.private_key;
+        c.keystore = self.keystore;
+        c.keystore_password = self.keystore_password;
+        c.signer_key = self.signer_key;
+        Some(c)
     }
 }

@@ -53,6 +53,8 @@ impl Settings {
             deploy: self.deploy.suite.clone(),
             manifest: self.deploy.manifest.clone(),
             oracle: (!self.devnet.no_oracle).then(|| self.oracle.clone()),
+            // The devnet's oracle settles on the devnet's chain, with the demo economy.
+            paid: true,
         }
     }
 

@@ -22,6 +22,9 @@ use openledger_chain::{
     deploy::{DeployConfig, deploy_suite, write_manifest},
 };
 use openledger_primitives::deployment::Deployment;
+
+pub mod demo;
+pub use demo::{Demo, DemoConfig};
 use tokio::{sync::oneshot, task::JoinHandle};
 use tracing::info;
 
@@ -37,6 +40,9 @@ pub enum Error {
     /// The devnet needs at least one dev account: the first one deploys the suite.
     #[error("devnet accounts must be at least 1 (the first account deploys the suite)")]
     NoAccounts,
+    /// Setting up the demo economy failed.
+    #[error("devnet demo: {0}")]
+    Demo(String),
     /// The oracle's serving task panicked or was cancelled.
     #[error("oracle task ended abnormally: {0}")]
     OracleTask(#[from] tokio::task::JoinError),
@@ -63,6 +69,9 @@ pub struct DevnetConfig {
     pub manifest: PathBuf,
     /// The oracle node to bind, or `None` for the chain only. Default: the oracle's defaults.
     pub oracle: Option<openledger_oracle::Config>,
+    /// Run the oracle in paid mode against the devnet's chain, with the demo economy
+    /// ([`demo`]) set up first. Default true.
+    pub paid: bool,
 }
 
 impl Default for DevnetConfig {
@@ -74,6 +83,7 @@ impl Default for DevnetConfig {
             deploy: DeployConfig::default(),
             manifest: PathBuf::from(".openledger/deployment.json"),
             oracle: Some(openledger_oracle::Config::default()),
+            paid: true,
         }
     }
 }
@@ -85,6 +95,7 @@ pub struct Devnet {
     deployment: Deployment,
     manifest: PathBuf,
     oracle: Option<OracleTask>,
+    demo: Option<Demo>,
     // Last: the chain stops after the oracle.
     anvil: AnvilInstance,
 }
@@ -93,6 +104,7 @@ pub struct Devnet {
 #[derive(Debug)]
 struct OracleTask {
     addr: SocketAddr,
+    payments: Option<openledger_oracle::Payments>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<openledger_oracle::Result<()>>,
 }
@@ -118,11 +130,58 @@ pub async fn spawn(config: DevnetConfig) -> Result<Devnet> {
     let deployment = deploy_suite(&provider, deployer, &config.deploy).await?;
     write_manifest(&config.manifest, &deployment)?;
     info!(target: "devnet", rpc = %anvil.endpoint(), manifest = %config.manifest.display(), "suite deployed");
+    let mut demo = None;
     let oracle = match config.oracle {
         None => None,
-        Some(oracle) => {
+        Some(mut oracle) => {
+            if config.paid {
+                let keys: Vec<PrivateKeySigner> =
+                    anvil.keys().iter().cloned().map(Into::into).collect();
+                let data_dir = config
+                    .manifest
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .join("oracle");
+                // A fresh chain: the journal of an earlier devnet describes a chain that is gone.
+                let _ = std::fs::remove_dir_all(&data_dir);
+                let model_file = oracle.engine.model_path.clone();
+                let base_model_hash = tokio::task::spawn_blocking(move || {
+                    openledger_oracle::paid::file_sha256(&model_file)
+                        .map_err(|e| Error::Demo(format!("hashing {}: {e}", model_file.display())))
+                })
+                .await??;
+                let d = demo::provision(
+                    &anvil.endpoint(),
+                    &deployment,
+                    &keys,
+                    &data_dir.join("content"),
+                    &DemoConfig {
+                        price_per_1k: alloy::primitives::U256::from(2 * demo::OPEN),
+                        deposit: alloy::primitives::U256::from(100 * demo::OPEN),
+                        voucher_cap: alloy::primitives::U256::from(50 * demo::OPEN),
+                        voucher_validity: 30 * 86_400,
+                        base_model_hash,
+                    },
+                )
+                .await?;
+                info!(target: "devnet", model = %d.model_id, datanet = %d.datanet_id, operator = %d.operator.address(), user = %d.user.address(), "demo economy set up");
+                // Batches every 10 s on the devnet, unless the caller chose its own policy.
+                let mut chain = oracle.chain.take().unwrap_or_else(|| {
+                    let mut c = openledger_oracle::ChainConfig::default();
+                    c.paid.batch.max_age_secs = 10;
+                    c.paid.poll_interval_ms = 500;
+                    c
+                });
+                chain.paid.manifest = config.manifest.clone();
+                chain.paid.rpc_url = anvil.endpoint();
+                chain.paid.data_dir = data_dir;
+                chain.private_key = Some(alloy::hex::encode(d.operator.to_bytes()));
+                oracle.chain = Some(chain);
+                demo = Some(d);
+            }
             let server = openledger_oracle::Server::bind(oracle).await?;
             let addr = server.local_addr();
+            let payments = server.state().payments().cloned();
             let (stop, stopped) = oneshot::channel::<()>();
             let task = tokio::spawn(server.run_until(async {
                 // A dropped sender stops the server too.
@@ -131,6 +190,7 @@ pub async fn spawn(config: DevnetConfig) -> Result<Devnet> {
             info!(target: "devnet", %addr, "oracle bound");
             Some(OracleTask {
                 addr,
+                payments,
                 stop: Some(stop),
                 task,
             })
@@ -140,6 +200,7 @@ pub async fn spawn(config: DevnetConfig) -> Result<Devnet> {
         deployment,
         manifest: config.manifest,
         oracle,
+        demo,
         anvil,
     })
 }
@@ -179,6 +240,16 @@ impl Devnet {
     /// chain), or `None` past the last account.
     pub fn dev_signer(&self, index: usize) -> Option<PrivateKeySigner> {
         self.anvil.keys().get(index).cloned().map(Into::into)
+    }
+
+    /// The demo economy, when the oracle runs in paid mode.
+    pub fn demo(&self) -> Option<&Demo> {
+        self.demo.as_ref()
+    }
+
+    /// The oracle's paid mode, when it runs in paid mode.
+    pub fn payments(&self) -> Option<&openledger_oracle::Payments> {
+        self.oracle.as_ref().and_then(|o| o.payments.as_ref())
     }
 
     /// The oracle's bound address, if one was started.

@@ -13,7 +13,7 @@
 //! - **Receipts root**: [`crate::merkle`] over the receipts, in the order given.
 //!
 //! The builder checks what it can without the chain — every receipt's attribution, each
-//! voucher covers its receipt's (user, operator, model), request ids are unique, sums do not
+//! receipt is this operator's, each voucher covers its receipt's (user, operator, model), request ids are unique, sums do not
 //! overflow — and nothing that needs chain state: caps against `spent`, balances, expiry and
 //! nonces were checked when serving ([`crate::voucher::authorize`]) and are checked again by
 //! the contract. Fees are taken as the receipts state them ([`Receipt::validate`] checks them
@@ -110,6 +110,13 @@ pub fn build(terms: &BatchTerms, items: Vec<Billed>) -> Result<BatchPlan> {
             });
         }
         receipt.check_attribution()?;
+        if receipt.operator != operator {
+            return Err(Error::ReceiptOfAnotherOperator {
+                request_id: receipt.requestId,
+                receipt_operator: receipt.operator,
+                operator,
+            });
+        }
         let v = &voucher.voucher;
         if v.user != receipt.user || v.operator != operator || v.modelId != receipt.modelId {
             return Err(Error::VoucherDoesNotCover {

@@ -191,6 +191,18 @@ pub enum Error {
         /// The voucher's model.
         voucher_model: U256,
     },
+    /// A receipt served by another operator was given to this operator's batch.
+    #[error(
+        "receipt {request_id} was served by {receipt_operator}, not by this operator {operator}"
+    )]
+    ReceiptOfAnotherOperator {
+        /// The receipt.
+        request_id: B256,
+        /// The operator the receipt names.
+        receipt_operator: Address,
+        /// The operator building the batch.
+        operator: Address,
+    },
     /// Amounts summed in a batch overflow 256 bits.
     #[error("the fees of one (model, user) overflow 256 bits")]
     AmountOverflow,

@@ -3,8 +3,8 @@
 //! [`Receipt`] is a `sol!` struct, so its `abi.encode` is the standard Solidity encoding and
 //! its Merkle leaf is what Solidity's `keccak256(bytes.concat(keccak256(abi.encode(r))))`
 //! gives (see [`crate::merkle`]). The same structs are declared in
-//! `contracts/interfaces/ISettlement.sol` as documentation of the ABI (the contract never
-//! decodes a receipt; a test keeps the two declarations identical).
+//! `contracts/interfaces/IReceipts.sol`, the ABI's home for them (the contract never decodes a
+//! receipt; a test keeps the two declarations identical).
 //!
 //! Attribution: each [`AttributionWeight`] names a contribution by (datanet id, contribution
 //! id) — the pair a `DataCredit` needs — with its weight in parts per million of the receipt's
@@ -43,6 +43,8 @@ sol! {
         bytes32 requestId;
         /// The paying user.
         address user;
+        /// The operator that served it (and signs the batch that commits to it).
+        address operator;
         /// The model served.
         uint256 modelId;
         /// Its version.

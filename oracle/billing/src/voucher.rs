@@ -17,8 +17,10 @@
 //! 4. signed by the user's EOA under the settlement contract's EIP-712 domain (chain id and
 //!    contract pinned): a 65-byte `r ‖ s ‖ v` with `v ∈ {27, 28}` and low `s`, exactly what
 //!    OpenZeppelin's `ECDSA.tryRecover` accepts ([`Error::MalformedSignature`],
-//!    [`Error::WrongSigner`]). Smart-contract (ERC-1271) wallets, which the contract also
-//!    accepts, need a chain call and are not checked here;
+//!    [`Error::WrongSigner`]) — unless [`Signer::Wallet`]: the user is a smart-contract wallet
+//!    whose ERC-1271 `isValidSignature` accepted the signature over [`voucher_digest`], which
+//!    the caller asked the chain (the contract accepts such wallets too, and checks them the
+//!    same way, after ECDSA fails);
 //! 5. `worstCase ≤ cap − (spent + unsettled on this voucher's channel)` ([`Error::OverCap`]);
 //! 6. `worstCase ≤ guaranteed − unsettled for this user` ([`Error::InsufficientFunds`]), where
 //!    guaranteed is `Settlement.guaranteed(user, operator)`: the user's escrow for this node
@@ -143,6 +145,16 @@ pub struct Authorization {
     pub funds_left: U256,
 }
 
+/// How the voucher's signature is checked (step 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Signer {
+    /// ECDSA recovery must give the voucher's user.
+    #[default]
+    Eoa,
+    /// The user's ERC-1271 wallet accepted the signature (asked on chain by the caller).
+    Wallet,
+}
+
 /// Runs every check of the module docs, in that order; the first failure is returned.
 pub fn authorize(
     node: &Node,
@@ -150,6 +162,18 @@ pub fn authorize(
     request: &Request,
     facts: &ChainFacts,
     unsettled: &Unsettled,
+) -> Result<Authorization> {
+    authorize_signed_by(node, signed, request, facts, unsettled, Signer::Eoa)
+}
+
+/// [`authorize`], with the signature checked as `signer` says.
+pub fn authorize_signed_by(
+    node: &Node,
+    signed: &SignedVoucher,
+    request: &Request,
+    facts: &ChainFacts,
+    unsettled: &Unsettled,
+    signer: Signer,
 ) -> Result<Authorization> {
     let v = &signed.voucher;
     if v.operator != node.operator {
@@ -177,13 +201,15 @@ pub fn authorize(
             min_nonce: facts.min_nonce,
         });
     }
-    let recovered = recover_signer(&node.domain, signed)?;
-    if recovered != v.user {
-        return Err(Error::WrongSigner {
-            recovered,
-            user: v.user,
-            chain_id: node.domain.chain_id.map_or(0, |c| c.saturating_to()),
-        });
+    if signer == Signer::Eoa {
+        let recovered = recover_signer(&node.domain, signed)?;
+        if recovered != v.user {
+            return Err(Error::WrongSigner {
+                recovered,
+                user: v.user,
+                chain_id: node.domain.chain_id.map_or(0, |c| c.saturating_to()),
+            });
+        }
     }
     let worst_case = request.worst_case_fee;
     let committed = facts.spent.saturating_add(unsettled.channel);

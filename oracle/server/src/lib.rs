@@ -8,9 +8,17 @@
 //! OpenAI-shaped errors with proper status codes, `GET /health` and `GET /metrics`
 //! (Prometheus text).
 //!
-//! **What it is not for:** payment (vouchers, receipts, the journal) and chain access; those
-//! layers wrap this router in later work. The command line lives in the `openledger` binary
-//! (`openledger oracle serve`), which builds a [`Config`] and calls [`serve`].
+//! **Paid mode** ([`Config::chain`], see [`paid`]): every completion is paid by a signed
+//! voucher used as the API key, checked before any compute (401 for a missing or unreadable
+//! key, 402 when the voucher does not pay for the request, 404 for a model this operator does
+//! not serve on chain), metered with the model's tokenizer, attributed, and journaled before
+//! the response (or the stream's last event) is sent; `GET /v1/receipts/{id}` and
+//! `GET /v1/batches/{seq}` serve receipts with Merkle proofs and settled batches. Models are
+//! the on-chain ones, named `model-<id>`. Without a chain the node serves unpaid (development
+//! mode) and says so at start. The rules and the chain I/O are `openledger-payments`.
+//!
+//! The command line lives in the `openledger` binary (`openledger oracle serve`), which builds
+//! a [`Config`] and calls [`serve`].
 //!
 //! [`Config`] is a plain value: the binary's layered loader (`openledger-config`) builds it from
 //! defaults, `openledger.toml`, `OPENLEDGER_ORACLE_*` env and flags.
@@ -18,6 +26,7 @@
 mod api;
 mod backend;
 mod metrics;
+pub mod paid;
 pub use metrics::Metrics;
 
 use std::future::Future;
@@ -29,6 +38,8 @@ use serde::{Deserialize, Serialize};
 
 pub use api::router;
 pub use backend::{BackendKind, TchConfig};
+pub use openledger_payments::Payments;
+pub use paid::ChainConfig;
 
 /// How often the metrics recorder folds histogram samples into buckets between scrapes.
 const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
@@ -84,6 +95,9 @@ pub struct Config {
     pub engine: EngineConfig,
     /// The libtorch backend (used with `backend = "tch"`).
     pub tch: TchConfig,
+    /// The chain to settle on: paid mode. Default none (unpaid development mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainConfig>,
 }
 
 impl Default for Config {
@@ -95,6 +109,7 @@ impl Default for Config {
             backend: BackendKind::default(),
             engine: EngineConfig::default(),
             tch: TchConfig::default(),
+            chain: None,
         }
     }
 }
@@ -105,6 +120,7 @@ pub struct AppState {
     backend: Arc<dyn Backend>,
     config: Arc<Config>,
     metrics: Arc<Metrics>,
+    payments: Option<Payments>,
 }
 
 impl AppState {
@@ -115,7 +131,19 @@ impl AppState {
             backend,
             config: Arc::new(config),
             metrics,
+            payments: None,
         }
+    }
+
+    /// This state in paid mode.
+    pub fn with_payments(mut self, payments: Payments) -> Self {
+        self.payments = Some(payments);
+        self
+    }
+
+    /// The paid mode, if a chain is configured.
+    pub fn payments(&self) -> Option<&Payments> {
+        self.payments.as_ref()
     }
 
     /// The backend requests are served through.
@@ -145,7 +173,16 @@ impl Server {
         })
         .await
         .map_err(|e| Error::Serve(std::io::Error::other(e)))??;
-        Self::bind_state(AppState::new(backend, config, metrics)).await
+        let model_file = match kind {
+            BackendKind::Candle => config.engine.model_path.clone(),
+            BackendKind::Tch => config.tch.model.clone().unwrap_or_default(),
+        };
+        let mut state = AppState::new(backend.clone(), config.clone(), metrics.clone());
+        if let Some(chain) = &config.chain {
+            let payments = paid::start(chain, backend, model_file, &metrics).await?;
+            state = state.with_payments(payments);
+        }
+        Self::bind_state(state).await
     }
 
     /// Binds the address for an already started backend (e.g. the libtorch one); the server's
@@ -181,14 +218,24 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
         let addr = self.local_addr();
-        tracing::info!(
-            target: "oracle::serve",
-            %addr,
-            backend = self.state.backend.kind(),
-            model = self.state.backend.model_name(),
-            adapters = self.state.backend.adapters().len(),
-            "serving (no chain configured: requests are not charged)"
-        );
+        match &self.state.payments {
+            None => tracing::info!(
+                target: "oracle::serve",
+                %addr,
+                backend = self.state.backend.kind(),
+                model = self.state.backend.model_name(),
+                adapters = self.state.backend.adapters().len(),
+                "serving UNPAID in development mode (no chain configured: requests are not charged)"
+            ),
+            Some(p) => tracing::info!(
+                target: "oracle::serve",
+                %addr,
+                backend = self.state.backend.kind(),
+                operator = %p.operator(),
+                models = p.models().len(),
+                "serving PAID: vouchers as API keys, receipts journaled and settled on chain"
+            ),
+        }
         let metrics = self.state.metrics.clone();
         let upkeep = tokio::spawn(async move {
             let mut every = tokio::time::interval(METRICS_UPKEEP);

@@ -52,6 +52,10 @@ impl Metrics {
         let histograms = [
             (REQUEST_SECONDS, LATENCY_BUCKETS),
             (FIRST_TOKEN_SECONDS, LATENCY_BUCKETS),
+            (
+                openledger_payments::metrics::ATTRIBUTION_SECONDS,
+                openledger_payments::metrics::ATTRIBUTION_BUCKETS,
+            ),
         ];
         let recorder = histograms
             .into_iter()

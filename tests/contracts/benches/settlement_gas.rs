@@ -114,6 +114,7 @@ async fn main() {
             let receipt = Receipt {
                 requestId: keccak256(format!("{n}/{sequence}/{i}")),
                 user: users[user].address(),
+                operator: a.operator.address(),
                 modelId: U256::from(MODEL),
                 modelVersion: 1,
                 tokensIn: 200,

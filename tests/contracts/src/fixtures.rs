@@ -362,6 +362,7 @@ pub struct Attribution {
 /// The receipt of charge `index` of batch `sequence`: its fee is the charge (the contract
 /// never sees tokens, so none are metered here), its attribution the model's.
 pub fn charge_receipt(
+    operator: Address,
     sequence: u64,
     index: usize,
     charge: &Charge,
@@ -371,6 +372,7 @@ pub fn charge_receipt(
     Receipt {
         requestId: keccak256([sequence.to_be_bytes(), (index as u64).to_be_bytes()].concat()),
         user: charge.user.address(),
+        operator,
         modelId: charge.model,
         modelVersion: 1,
         tokensIn: 0,
@@ -447,7 +449,7 @@ pub async fn build_batch<C: Chain>(
             nonce: 0,
         };
         items.push(Billed {
-            receipt: charge_receipt(sequence, index, c, a, now),
+            receipt: charge_receipt(operator, sequence, index, c, a, now),
             voucher: sign_voucher(&c.user, &s.domain, &voucher)
                 .await
                 .expect("signs"),

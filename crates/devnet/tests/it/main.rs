@@ -3,6 +3,8 @@
 //! `$OPENLEDGER_MODEL_DIR`); the workspace test command installs both. The tests fail, not
 //! skip, when either is missing.
 
+mod paid;
+
 use std::time::Duration;
 
 use alloy::primitives::U256;
@@ -40,6 +42,7 @@ fn config(dir: &std::path::Path, oracle: bool) -> DevnetConfig {
         },
         manifest: dir.join("deployment.json"),
         oracle,
+        paid: false,
         ..Default::default()
     }
 }

@@ -1,4 +1,4 @@
-//! The `sol!` Receipt is the one documented in `contracts/interfaces/ISettlement.sol`, and its
+//! The `sol!` Receipt is the one documented in `contracts/interfaces/IReceipts.sol`, and its
 //! validation uses the metering rule.
 
 use alloy::{primitives::U256, sol_types::SolStruct};
@@ -10,7 +10,7 @@ use crate::common::{key, receipt};
 fn solidity_struct(source: &str, name: &str) -> String {
     let start = source
         .find(&format!("struct {name} {{"))
-        .unwrap_or_else(|| panic!("ISettlement.sol declares struct {name}"));
+        .unwrap_or_else(|| panic!("IReceipts.sol declares struct {name}"));
     let body = &source[start..];
     let body = &body[body.find('{').unwrap() + 1..body.find('}').unwrap()];
     let fields: Vec<String> = body
@@ -29,7 +29,7 @@ fn solidity_struct(source: &str, name: &str) -> String {
 
 #[test]
 fn receipt_struct_matches_the_interface_declaration() {
-    let source = include_str!("../../../../contracts/interfaces/ISettlement.sol");
+    let source = include_str!("../../../../contracts/interfaces/IReceipts.sol");
     assert_eq!(
         solidity_struct(source, "Receipt"),
         Receipt::eip712_root_type()

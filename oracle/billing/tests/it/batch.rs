@@ -163,6 +163,7 @@ fn refused_inputs() {
             Err(Error::VoucherDoesNotCover { .. })
         ));
     }
+    // A receipt another operator served, given to this operator's batch.
     assert!(matches!(
         build(
             &BatchTerms {
@@ -171,6 +172,13 @@ fn refused_inputs() {
             },
             vec![billed(1, 1, 1, 5, 10)]
         ),
+        Err(Error::ReceiptOfAnotherOperator { .. })
+    ));
+    // This operator's receipt, backed by a voucher for another operator.
+    let mut other_operator = billed(1, 1, 1, 5, 10);
+    other_operator.voucher.voucher.operator = Address::repeat_byte(9);
+    assert!(matches!(
+        build(&terms(1), vec![other_operator]),
         Err(Error::VoucherDoesNotCover { .. })
     ));
     let mut bad = billed(1, 1, 1, 5, 10);

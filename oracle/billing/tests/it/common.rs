@@ -90,6 +90,7 @@ pub fn receipt(
     Receipt {
         requestId: B256::from(U256::from(id)),
         user,
+        operator: operator(),
         modelId: U256::from(model),
         modelVersion: 1,
         tokensIn: 0,

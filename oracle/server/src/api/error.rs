@@ -42,6 +42,33 @@ impl ApiError {
         }
     }
 
+    /// A paid request refused before any compute (401, 402, 404, 400 or 503).
+    pub(crate) fn refused(r: openledger_payments::Refusal) -> Self {
+        Self {
+            status: StatusCode::from_u16(r.status).unwrap_or(StatusCode::PAYMENT_REQUIRED),
+            kind: match r.status {
+                401 => "authentication_error",
+                402 => "payment_required",
+                503 => "server_error",
+                _ => "invalid_request_error",
+            },
+            code: Some(r.code),
+            param: None,
+            message: r.message,
+        }
+    }
+
+    /// A 404 for a receipt or batch this node does not have.
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            kind: "invalid_request_error",
+            code: Some("not_found"),
+            param: None,
+            message: message.into(),
+        }
+    }
+
     /// A 404 for an unknown path.
     pub(crate) fn unknown_url() -> Self {
         Self {
@@ -49,7 +76,7 @@ impl ApiError {
             kind: "invalid_request_error",
             code: Some("unknown_url"),
             param: None,
-            message: "unknown endpoint; see /v1/models, /v1/completions, /v1/chat/completions"
+            message: "unknown endpoint; see /v1/models, /v1/completions, /v1/chat/completions, /v1/receipts/{id}, /v1/batches/{seq}"
                 .into(),
         }
     }

@@ -188,19 +188,25 @@ pub(crate) fn prepare(
     c: Common,
     default_max: usize,
 ) -> Result<Prepared, ApiError> {
-    let base = state.backend.model_name();
-    let (name, adapter) = match c.model.split_once(':') {
-        Some((b, a)) => (b, Some(a.to_string())),
-        None => (c.model.as_str(), None),
+    // In paid mode the model is an on-chain one (`model-<id>`), resolved with the voucher.
+    let adapter = if state.payments.is_some() {
+        None
+    } else {
+        let base = state.backend.model_name();
+        let (name, adapter) = match c.model.split_once(':') {
+            Some((b, a)) => (b, Some(a.to_string())),
+            None => (c.model.as_str(), None),
+        };
+        if name != base || adapter.as_deref() == Some("") {
+            return Err(ApiError::model_not_found(&c.model));
+        }
+        if let Some(a) = &adapter
+            && !state.backend.has_adapter(a)
+        {
+            return Err(InferenceError::UnknownAdapter { adapter: a.clone() }.into());
+        }
+        adapter
     };
-    if name != base || adapter.as_deref() == Some("") {
-        return Err(ApiError::model_not_found(&c.model));
-    }
-    if let Some(a) = &adapter
-        && !state.backend.has_adapter(a)
-    {
-        return Err(InferenceError::UnknownAdapter { adapter: a.clone() }.into());
-    }
     if c.n.is_some_and(|n| n != 1) {
         return Err(ApiError::invalid("only n = 1 is supported", Some("n")));
     }

@@ -11,10 +11,10 @@ const require = createRequire(import.meta.url);
 const { StandardMerkleTree } = require("@openzeppelin/merkle-tree");
 const { version } = require("@openzeppelin/merkle-tree/package.json");
 
-// The Receipt struct of contracts/interfaces/ISettlement.sol as one bare tuple (the package
+// The Receipt struct of contracts/interfaces/IReceipts.sol as one bare tuple (the package
 // refuses named tuple fields); the leaf is then keccak256(keccak256(abi.encode(receipt))).
 const RECEIPT =
-  "(bytes32,address,uint256,uint32,uint64,uint64,uint256,bytes32,bytes32,uint256,(uint256,uint256,uint32)[],uint64)";
+  "(bytes32,address,address,uint256,uint32,uint64,uint64,uint256,bytes32,bytes32,uint256,(uint256,uint256,uint32)[],uint64)";
 
 const word = (n) => "0x" + n.toString(16).padStart(64, "0");
 const address = (n) => "0x" + n.toString(16).padStart(40, "0");
@@ -27,6 +27,7 @@ function receipt(i) {
   return {
     requestId: word(0xa000 + i),
     user: address(0xc0ffee00 + (i % 2)),
+    operator: address(0x0e0e0e00),
     modelId: String(1 + (i % 2)),
     modelVersion: 1 + (i % 4),
     tokensIn: 10 + i,
@@ -41,7 +42,7 @@ function receipt(i) {
 }
 
 const tuple = (r) => [
-  r.requestId, r.user, r.modelId, r.modelVersion, r.tokensIn, r.tokensOut, r.fee,
+  r.requestId, r.user, r.operator, r.modelId, r.modelVersion, r.tokensIn, r.tokensOut, r.fee,
   r.promptHash, r.outputHash, r.datanetId,
   r.attribution.map((w) => [w.datanetId, w.contributionId, w.ppm]),
   r.timestamp,
