@@ -1,6 +1,7 @@
 //! The `openledger` binary against a real anvil (needs `npm ci`; the test command runs it).
 
 mod config;
+mod crash;
 
 use std::process::Command;
 
