@@ -69,7 +69,7 @@ struct VoucherSignArgs {
     /// The operator that may charge it
     #[arg(long, value_name = "ADDRESS")]
     operator: alloy::primitives::Address,
-    /// The model it pays for (its on-chain id; requests name it model-<id>)
+    /// The model it pays for (its on-chain id; requests name it model-ID)
     #[arg(long, value_name = "ID")]
     model: alloy::primitives::U256,
     /// Cumulative cap in wei over every request on this (user, operator, model)

@@ -1,7 +1,7 @@
 //! The batcher: turns journaled receipts into signed batches, posts them and records what the
 //! chain settled, one batch at a time (the contract takes sequence numbers in order).
 //!
-//! Each [`step`] does the one thing the journal says is next:
+//! Each step does the one thing the journal says is next:
 //!
 //! - **An outstanding batch** (signed, not settled): if the chain's `lastSequence` has reached
 //!   it, its `BatchSettled` event (and the `DebitSkipped` ones of that transaction) are

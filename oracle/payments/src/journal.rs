@@ -235,3 +235,53 @@ impl Journal {
         &self.path
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn abandoned(sequence: u64) -> Record {
+        Record::Abandoned { sequence }
+    }
+
+    #[test]
+    fn records_survive_reopening_and_a_torn_last_line_is_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.log");
+        let (journal, records) = Journal::open(&path).unwrap();
+        assert!(records.is_empty());
+        journal.append(&abandoned(1)).unwrap();
+        journal.append(&abandoned(2)).unwrap();
+        drop(journal);
+        // A crash in the middle of the third append.
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        let whole = text.len();
+        text.push_str(r#"{"record":"abandoned","sequ"#);
+        std::fs::write(&path, &text).unwrap();
+        let (journal, records) = Journal::open(&path).unwrap();
+        assert_eq!(records, vec![abandoned(1), abandoned(2)]);
+        assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, whole);
+        journal.append(&abandoned(3)).unwrap();
+        drop(journal);
+        let (_, records) = Journal::open(&path).unwrap();
+        assert_eq!(records, vec![abandoned(1), abandoned(2), abandoned(3)]);
+    }
+
+    #[test]
+    fn a_damaged_line_before_the_end_is_refused_not_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.log");
+        std::fs::write(
+            &path,
+            "{\"record\":\"abandoned\",\"sequence\":1}\nnot json\n{\"record\":\"abandoned\",\"sequence\":2}\n",
+        )
+        .unwrap();
+        let err = Journal::open(&path).unwrap_err();
+        assert!(
+            matches!(err, Error::JournalCorrupt { line: 2, .. }),
+            "{err}"
+        );
+        // Nothing was cut.
+        assert!(std::fs::read_to_string(&path).unwrap().contains("not json"));
+    }
+}
