@@ -35,6 +35,10 @@ sol! {
     }
 }
 
+/// Gas for the node's ERC-1271 `eth_call`: the contract's 50,000 stipend plus the call's own
+/// intrinsic (21,000) and calldata costs.
+const WALLET_CALL_GAS: u64 = 100_000;
+
 /// `IERC1271.isValidSignature.selector`: the answer that means "valid".
 const ERC1271_MAGIC: [u8; 4] = [0x16, 0x26, 0xba, 0x7e];
 
@@ -178,8 +182,11 @@ impl ChainClient {
             Ok(code) if !code.is_empty() => {}
             _ => return false,
         }
+        // Bounded like the contract's check (`WALLET_CHECK_GAS` = 50,000 for the wallet, plus
+        // the call's own intrinsic and calldata gas): a wallet that burns gas is a "no".
         let answer = IERC1271::new(wallet, &self.provider)
             .isValidSignature(digest, signature)
+            .gas(WALLET_CALL_GAS)
             .call()
             .await;
         matches!(answer, Ok(magic) if magic == FixedBytes(ERC1271_MAGIC))

@@ -2,6 +2,7 @@
 
 mod config;
 mod crash;
+mod voucher;
 
 use std::process::Command;
 

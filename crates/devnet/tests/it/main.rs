@@ -4,6 +4,7 @@
 //! skip, when either is missing.
 
 mod paid;
+mod paid_chain;
 
 use std::time::Duration;
 

@@ -23,7 +23,15 @@ use serde_json::{Value, json};
 use crate::model_path;
 
 /// A paid devnet whose batches are cut only when the test says so.
-async fn paid_devnet(dir: &std::path::Path) -> Devnet {
+pub(crate) async fn paid_devnet(dir: &std::path::Path) -> Devnet {
+    paid_devnet_with(dir, openledger_chain::deploy::DeployConfig::default()).await
+}
+
+/// [`paid_devnet`] with the suite deployed as `deploy` says.
+pub(crate) async fn paid_devnet_with(
+    dir: &std::path::Path,
+    deploy: openledger_chain::deploy::DeployConfig,
+) -> Devnet {
     let mut oracle = openledger_oracle::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         ..Default::default()
@@ -35,6 +43,7 @@ async fn paid_devnet(dir: &std::path::Path) -> Devnet {
     oracle.chain = Some(chain);
     spawn(DevnetConfig {
         port: 0,
+        deploy,
         manifest: dir.join("deployment.json"),
         oracle: Some(oracle),
         ..Default::default()
@@ -43,21 +52,26 @@ async fn paid_devnet(dir: &std::path::Path) -> Devnet {
     .expect("paid devnet starts")
 }
 
-fn http() -> reqwest::Client {
+pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(300))
         .build()
         .unwrap()
 }
 
-fn provider(devnet: &Devnet) -> DynProvider {
+pub(crate) fn provider(devnet: &Devnet) -> DynProvider {
     ProviderBuilder::new()
         .connect_http(devnet.rpc_url().parse().unwrap())
         .erased()
 }
 
 /// POSTs `body` to `path` with `key` as the bearer token; returns status and JSON.
-async fn post(devnet: &Devnet, path: &str, key: Option<&str>, body: &Value) -> (u16, Value) {
+pub(crate) async fn post(
+    devnet: &Devnet,
+    path: &str,
+    key: Option<&str>,
+    body: &Value,
+) -> (u16, Value) {
     let url = format!("{}{path}", devnet.oracle_url().unwrap());
     let mut req = http().post(url).json(body);
     if let Some(key) = key {
@@ -72,7 +86,7 @@ async fn post(devnet: &Devnet, path: &str, key: Option<&str>, body: &Value) -> (
     )
 }
 
-async fn get(devnet: &Devnet, path: &str) -> Value {
+pub(crate) async fn get(devnet: &Devnet, path: &str) -> Value {
     http()
         .get(format!("{}{path}", devnet.oracle_url().unwrap()))
         .send()
@@ -83,7 +97,7 @@ async fn get(devnet: &Devnet, path: &str) -> Value {
         .unwrap()
 }
 
-fn chat(model: &str, content: &str, max_tokens: u64) -> Value {
+pub(crate) fn chat(model: &str, content: &str, max_tokens: u64) -> Value {
     json!({
         "model": model, "messages": [{"role": "user", "content": content}],
         "max_tokens": max_tokens, "temperature": 0,
@@ -123,7 +137,7 @@ async fn stream(devnet: &Devnet, key: &str, body: &Value) -> (String, Value) {
     (out, last)
 }
 
-async fn claimable(p: &DynProvider, settlement: Address, account: Address) -> U256 {
+pub(crate) async fn claimable(p: &DynProvider, settlement: Address, account: Address) -> U256 {
     Settlement::new(settlement, p)
         .claimable(account)
         .call()
@@ -132,7 +146,7 @@ async fn claimable(p: &DynProvider, settlement: Address, account: Address) -> U2
 }
 
 /// Waits until `f` holds (polling the oracle's background work).
-async fn until(what: &str, mut f: impl FnMut() -> bool) {
+pub(crate) async fn until(what: &str, mut f: impl FnMut() -> bool) {
     for _ in 0..300 {
         if f() {
             return;
@@ -436,6 +450,26 @@ async fn paid_requests_settle_on_chain_to_the_wei() {
         event.receiptsRoot
     );
     assert_eq!(batch["tree"]["format"], "standard-v1");
+    // The npm library itself loads, validates and proves the dump.
+    let dump = dir.path().join("batch-1.json");
+    std::fs::write(&dump, batch.to_string()).unwrap();
+    let out = std::process::Command::new("node")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/it/verify_tree.mjs"
+        ))
+        .arg(&dump)
+        .output()
+        .expect("node runs (installed by the test command)");
+    assert!(
+        out.status.success(),
+        "@openzeppelin/merkle-tree refused the dump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("ok {} {}", event.receiptsRoot, receipts.len())
+    );
     for r in &receipts {
         let view = get(&devnet, &format!("/v1/receipts/{}", r.requestId)).await;
         let proof: Vec<B256> = serde_json::from_value(view["batch"]["proof"].clone()).unwrap();
@@ -450,7 +484,7 @@ async fn paid_requests_settle_on_chain_to_the_wei() {
 
 /// A voucher of `user` for the demo's operator and model, changed by `edit`, signed under
 /// `domain` (the devnet's unless changed).
-async fn voucher_key(
+pub(crate) async fn voucher_key(
     devnet: &Devnet,
     signer: &PrivateKeySigner,
     edit: impl FnOnce(&mut Voucher),
@@ -742,7 +776,7 @@ async fn refused_requests_get_their_status_change_nothing_and_cost_no_compute() 
     devnet.shutdown().await.unwrap();
 }
 
-async fn get_text(devnet: &Devnet, path: &str) -> String {
+pub(crate) async fn get_text(devnet: &Devnet, path: &str) -> String {
     http()
         .get(format!("{}{path}", devnet.oracle_url().unwrap()))
         .send()
