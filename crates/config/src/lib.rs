@@ -322,6 +322,35 @@ mod tests {
     }
 
     #[test]
+    fn the_oracle_chain_table_turns_paid_mode_on_and_prints_back_the_same() {
+        let file = "[oracle.chain]\nmanifest = \"/m.json\"\nrpc_url = \"http://rpc:8545\"\nsettlement_margin_secs = 1200\n\n[oracle.chain.batch]\nmax_receipts = 7\n";
+        let s = resolve(file, &[]);
+        let chain = s
+            .oracle
+            .chain
+            .clone()
+            .expect("a manifest turns paid mode on");
+        assert_eq!(chain.paid.manifest, PathBuf::from("/m.json"));
+        assert_eq!(chain.paid.rpc_url, "http://rpc:8545");
+        assert_eq!(chain.paid.settlement_margin_secs, 1200);
+        assert_eq!(chain.paid.batch.max_receipts, 7);
+        assert_eq!(chain.paid.batch.max_age_secs, 60, "the library default");
+        assert!(
+            resolve("", &[]).oracle.chain.is_none(),
+            "no manifest: unpaid"
+        );
+        let again = Settings::resolve(
+            ConfigFile::from_toml(&s.to_toml().unwrap()).unwrap(),
+            Overrides::default(),
+            &Paths {
+                model_dir: PathBuf::from("/models"),
+            },
+        )
+        .unwrap();
+        assert_eq!(again.oracle.chain, s.oracle.chain);
+    }
+
+    #[test]
     fn secrets_are_not_printed() {
         let s = resolve(
             "",

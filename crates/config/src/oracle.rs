@@ -245,7 +245,7 @@ fn adapter_name(s: &str) -> Result<String, String> {
 /// the deployer's). Paid mode is on when a manifest is given; the keys and the keystore
 /// password come from env or flags only. Resolves to [`openledger_oracle::ChainConfig`].
 #[derive(Debug, Clone, Default, PartialEq, Args, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(from = "ChainTable")]
 pub struct ChainOptions {
     /// Deployment manifest of the suite to settle on; turns paid mode on [default: none,
     /// unpaid development mode]
@@ -267,7 +267,6 @@ pub struct ChainOptions {
         conflicts_with = "keystore",
         value_name = "HEX"
     )]
-    #[serde(skip)]
     pub private_key: Option<String>,
     /// Encrypted JSON keystore of the operator account [default: none]
     #[arg(long, env = "OPENLEDGER_ORACLE_KEYSTORE", value_name = "FILE")]
@@ -279,7 +278,6 @@ pub struct ChainOptions {
         hide_env_values = true,
         value_name = "PASSWORD"
     )]
-    #[serde(skip)]
     pub keystore_password: Option<String>,
     /// Hex private key of the operator's registered batch signer, if not the operator key;
     /// not read from the file [default: the operator key]
@@ -289,7 +287,6 @@ pub struct ChainOptions {
         hide_env_values = true,
         value_name = "HEX"
     )]
-    #[serde(skip)]
     pub signer_key: Option<String>,
     /// Cut a batch when this many receipts are queued [default: 1000]
     #[arg(long, env = "OPENLEDGER_ORACLE_BATCH_MAX_RECEIPTS", value_name = "N")]
@@ -310,6 +307,48 @@ pub struct ChainOptions {
     /// How often the registries are polled and the batcher runs [default: 1000]
     #[arg(long, env = "OPENLEDGER_ORACLE_POLL_INTERVAL_MS", value_name = "MS")]
     pub poll_interval_ms: Option<u64>,
+}
+
+/// The `[oracle.chain]` table as written in the file (and as `openledger config` prints it):
+/// [`ChainOptions`] without the secrets, the batch policy as a `batch` sub-table.
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ChainTable {
+    manifest: Option<PathBuf>,
+    rpc_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    keystore: Option<PathBuf>,
+    batch: BatchTable,
+    settlement_margin_secs: Option<u64>,
+    poll_interval_ms: Option<u64>,
+}
+
+/// `[oracle.chain.batch]`.
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct BatchTable {
+    max_receipts: Option<usize>,
+    max_age_secs: Option<u64>,
+    deadline_secs: Option<u64>,
+}
+
+impl From<ChainTable> for ChainOptions {
+    fn from(t: ChainTable) -> Self {
+        Self {
+            manifest: t.manifest,
+            rpc_url: t.rpc_url,
+            data_dir: t.data_dir,
+            private_key: None,
+            keystore: t.keystore,
+            keystore_password: None,
+            signer_key: None,
+            batch_max_receipts: t.batch.max_receipts,
+            batch_max_age: t.batch.max_age_secs,
+            batch_deadline: t.batch.deadline_secs,
+            settlement_margin: t.settlement_margin_secs,
+            poll_interval_ms: t.poll_interval_ms,
+        }
+    }
 }
 
 impl ChainOptions {

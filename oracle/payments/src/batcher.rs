@@ -53,6 +53,7 @@ const RECEIPT_WAIT: Duration = Duration::from_secs(30);
 
 /// Does the next thing the journal says; returns whether it did anything.
 pub(crate) async fn step(p: &Inner, force: bool) -> Result<bool> {
+    let _one_at_a_time = p.batching.lock().await;
     if let Some(outstanding) = p.ledger.outstanding() {
         drive(p, outstanding.signed, outstanding.tx).await?;
         return Ok(true);

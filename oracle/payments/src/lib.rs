@@ -155,6 +155,9 @@ pub(crate) struct Inner {
     node: Node,
     requests: AtomicU64,
     boot: u128,
+    /// Held by each batcher step: the background loop and [`Payments::flush`] never drive a
+    /// batch at the same time.
+    batching: tokio::sync::Mutex<()>,
 }
 
 impl Inner {
@@ -249,6 +252,7 @@ impl Payments {
             node,
             requests: AtomicU64::new(0),
             boot,
+            batching: tokio::sync::Mutex::new(()),
         });
         let payments = Self { inner };
         payments.spawn_background();

@@ -21,7 +21,7 @@ use crate::{Error, Metrics, Result};
 /// The chain a paid node settles on, and its keys (the `[oracle.chain]` table; the keys and
 /// the keystore password come from env or flags only, never from the file).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct ChainConfig {
     /// Where and how the node settles.
     #[serde(flatten)]

@@ -282,15 +282,6 @@ async fn prices_versions_models_and_contributions_are_followed_while_running() {
         .get_receipt()
         .await
         .unwrap();
-    let by_operator = demo::wallet(&devnet.rpc_url(), &demo.operator).unwrap();
-    OperatorRegistry::new(d.contracts.operators, &by_operator)
-        .setServing(U256::from(2), true)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
     let mut other = demo.voucher.voucher.clone();
     other.modelId = U256::from(2);
     let key = openledger_billing::voucher::encode_api_key(
@@ -302,6 +293,31 @@ async fn prices_versions_models_and_contributions_are_followed_while_running() {
         .await
         .unwrap(),
     );
+    // On chain but not served by this operator: not found.
+    let (status, answer) = post(
+        &devnet,
+        "/v1/chat/completions",
+        Some(&key),
+        &chat("model-2", "Hello", 6),
+    )
+    .await;
+    assert_eq!(status, 404, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("serves on chain"),
+        "{answer}"
+    );
+    let by_operator = demo::wallet(&devnet.rpc_url(), &demo.operator).unwrap();
+    OperatorRegistry::new(d.contracts.operators, &by_operator)
+        .setServing(U256::from(2), true)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
     let mut answer = (0, json!(null));
     for _ in 0..100 {
         answer = post(

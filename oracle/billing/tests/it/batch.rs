@@ -268,4 +268,31 @@ proptest! {
             prop_assert!(!verify(plan.batch.receiptsRoot, leaf_hash(&tampered), &plan.proof(i).unwrap()));
         }
     }
+
+    /// The batch is a function of the set of receipts: built twice it is identical, and built
+    /// from the receipts in another order it has the same debits, vouchers, credits and root
+    /// (the tree sorts its leaves), so anyone recomputes a settled batch from its receipts.
+    #[test]
+    fn the_batch_does_not_depend_on_receipt_order(
+        mut items in proptest::collection::vec(arb_item(), 1..16),
+        rotate in 0usize..16,
+        reverse in proptest::bool::ANY,
+    ) {
+        for (i, item) in items.iter_mut().enumerate() {
+            item.receipt.requestId = B256::from(U256::from(i));
+            item.receipt.fee += U256::from(1); // at least one debit
+        }
+        let once = build(&terms(1), items.clone()).unwrap();
+        prop_assert_eq!(&build(&terms(1), items.clone()).unwrap(), &once);
+        let mut other = items;
+        let n = other.len();
+        other.rotate_left(rotate % n);
+        if reverse {
+            other.reverse();
+        }
+        let permuted = build(&terms(1), other).unwrap();
+        prop_assert_eq!(&permuted.batch, &once.batch);
+        prop_assert_eq!(&permuted.vouchers, &once.vouchers);
+        prop_assert_eq!(&permuted.models, &once.models);
+    }
 }
