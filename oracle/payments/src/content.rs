@@ -44,6 +44,9 @@ use crate::error::{Error, Result};
 use crate::journal::{SpanRecord, SpanSourceRecord};
 use crate::metrics::PaymentMetrics;
 
+/// The largest contribution fetched from a URI (64 MiB).
+pub const MAX_CONTENT_BYTES: usize = 64 << 20;
+
 /// Segments an index may have before they are merged into one.
 pub const MAX_SEGMENTS: usize = 8;
 
@@ -125,11 +128,20 @@ impl ContentStore {
             if !resp.status().is_success() {
                 return Err(format!("{uri} answered {}", resp.status()));
             }
-            return resp
-                .bytes()
+            // Read at most MAX_CONTENT_BYTES: a URI may point at anything.
+            let mut body = Vec::new();
+            let mut resp = resp;
+            while let Some(chunk) = resp
+                .chunk()
                 .await
-                .map(|b| b.to_vec())
-                .map_err(|e| format!("cannot fetch {uri}: {e}"));
+                .map_err(|e| format!("cannot fetch {uri}: {e}"))?
+            {
+                body.extend_from_slice(&chunk);
+                if body.len() > MAX_CONTENT_BYTES {
+                    return Err(format!("{uri} is larger than {MAX_CONTENT_BYTES} bytes"));
+                }
+            }
+            return Ok(body);
         }
         Err(format!(
             "not in the content directory, and its uri {uri:?} is neither file:// nor http(s)://"

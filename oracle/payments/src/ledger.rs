@@ -63,6 +63,9 @@ struct State {
     reserved_user: HashMap<Address, U256>,
     /// Fees in settled batches the contract could not collect.
     uncollected: U256,
+    /// Settlements applied so far: chain facts read before a settlement was applied are
+    /// stale (the chain's `spent` grew while the node's unsettled shrank).
+    settlements: u64,
 }
 
 /// The node's paid state, shared by the request handlers and the batcher.
@@ -201,6 +204,7 @@ impl Ledger {
                 }
                 b.settled = Some(settled.clone());
                 let ids = b.signed.request_ids.clone();
+                s.settlements += 1;
                 for id in ids {
                     let r = s.receipts[&id].served.receipt.clone();
                     sub(&mut s.unsettled_channel, (r.user, r.modelId), r.fee);
@@ -229,22 +233,34 @@ impl Ledger {
         self.lock().unsettled(user, model_id)
     }
 
+    /// How many settlements have been applied: read it before reading the chain facts a
+    /// reservation is checked against, and pass it to [`Ledger::reserve`].
+    pub fn settlements(&self) -> u64 {
+        self.lock().settlements
+    }
+
     /// Runs `check` on the current unsettled amounts and, if it passes, reserves `amount` for
     /// the (user, model) channel under the same lock, so two concurrent requests cannot both
-    /// pass against the same headroom.
+    /// pass against the same headroom. `Ok(None)` when a settlement was applied since
+    /// `settlements` was read: the caller's chain facts may predate it (its `spent` too low
+    /// for the unsettled amounts now), so it reads them again and retries.
     pub fn reserve<T, E>(
         &self,
         user: Address,
         model_id: U256,
         amount: U256,
+        settlements: u64,
         check: impl FnOnce(&Unsettled) -> std::result::Result<T, E>,
-    ) -> std::result::Result<(T, Reservation), E> {
+    ) -> std::result::Result<Option<(T, Reservation)>, E> {
         let mut s = self.lock();
+        if s.settlements != settlements {
+            return Ok(None);
+        }
         let value = check(&s.unsettled(user, model_id))?;
         add(&mut s.reserved_channel, (user, model_id), amount);
         add(&mut s.reserved_user, user, amount);
         drop(s);
-        Ok((
+        Ok(Some((
             value,
             Reservation {
                 ledger: self.clone(),
@@ -252,7 +268,7 @@ impl Ledger {
                 model_id,
                 amount,
             },
-        ))
+        )))
     }
 
     /// A receipt by request id.
@@ -374,4 +390,87 @@ fn billed(served: &Served) -> Result<Billed> {
         receipt: served.receipt.clone(),
         voucher: decode_api_key(&served.api_key)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::primitives::Bytes;
+
+    use super::*;
+    use crate::journal::{Settled, SignedBatch};
+
+    fn served(id: u8, user: Address, fee: u64) -> Record {
+        Record::Served(Box::new(Served {
+            receipt: Receipt {
+                requestId: B256::repeat_byte(id),
+                user,
+                operator: Address::repeat_byte(2),
+                modelId: U256::from(1),
+                modelVersion: 1,
+                tokensIn: 1,
+                tokensOut: 1,
+                fee: U256::from(fee),
+                promptHash: B256::ZERO,
+                outputHash: B256::ZERO,
+                datanetId: U256::from(1),
+                attribution: Vec::new(),
+                timestamp: 0,
+            },
+            api_key: String::new(),
+            spans: Vec::new(),
+        }))
+    }
+
+    #[test]
+    fn unsettled_follows_receipts_reservations_and_settlements() {
+        let user = Address::repeat_byte(1);
+        let model = U256::from(1);
+        let ledger = Ledger::default();
+        ledger.apply(&served(1, user, 10)).unwrap();
+        ledger.apply(&served(2, user, 5)).unwrap();
+        assert_eq!(ledger.unsettled(user, model).channel, U256::from(15));
+        let settlements = ledger.settlements();
+        let (_, held) = ledger
+            .reserve(user, model, U256::from(100), settlements, |u| {
+                Ok::<_, ()>(u.channel)
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(ledger.unsettled(user, model).user, U256::from(115));
+        drop(held);
+        assert_eq!(ledger.unsettled(user, model).user, U256::from(15));
+
+        ledger
+            .apply(&Record::Signed(SignedBatch {
+                sequence: 1,
+                deadline: 0,
+                policy_epoch: 0,
+                policy_bps: [500, 2000, 3000, 4500],
+                request_ids: vec![B256::repeat_byte(1)],
+                signature: Bytes::new(),
+                from_block: 0,
+            }))
+            .unwrap();
+        assert_eq!(ledger.queued().0, 1);
+        ledger
+            .apply(&Record::Settled(Settled {
+                sequence: 1,
+                tx: B256::ZERO,
+                block: 1,
+                collected: U256::from(10),
+                debits_collected: 1,
+                skipped: Vec::new(),
+            }))
+            .unwrap();
+        // The chain's `spent` has the settled 10 now; only 5 is unsettled.
+        assert_eq!(ledger.unsettled(user, model).channel, U256::from(5));
+        // Chain facts read before that settlement are stale: the reservation is refused for
+        // a retry, not checked against them.
+        let stale = ledger
+            .reserve(user, model, U256::from(1), settlements, |_| Ok::<_, ()>(()))
+            .unwrap();
+        assert!(stale.is_none());
+        // A receipt journaled twice is a contradiction, not a silent overwrite.
+        assert!(ledger.apply(&served(2, user, 5)).is_err());
+    }
 }

@@ -372,7 +372,6 @@ impl Payments {
                 format!("cannot check the voucher on chain ({e}); try again"),
             )
         };
-        let facts = p.chain.facts(v.user, model_id).await.map_err(unreachable)?;
         let signer = match recover_signer(p.chain.domain(), &signed) {
             Ok(recovered) if recovered == v.user => Signer::Eoa,
             _ if p
@@ -393,12 +392,23 @@ impl Payments {
             worst_case_fee,
             now: now_secs(),
         };
-        let (_, reservation) = p
-            .ledger
-            .reserve(v.user, model_id, worst_case_fee, |unsettled| {
-                voucher::authorize_signed_by(&p.node, &signed, &request, &facts, unsettled, signer)
-            })
-            .map_err(|e| Refusal::new(402, "payment_required", payment_advice(&e)))?;
+        // The chain facts and the ledger must describe one moment: a batch settled between
+        // reading the facts and reserving would be counted in neither, so read them again.
+        let reservation = loop {
+            let settlements = p.ledger.settlements();
+            let facts = p.chain.facts(v.user, model_id).await.map_err(unreachable)?;
+            let reserved = p
+                .ledger
+                .reserve(v.user, model_id, worst_case_fee, settlements, |unsettled| {
+                    voucher::authorize_signed_by(
+                        &p.node, &signed, &request, &facts, unsettled, signer,
+                    )
+                })
+                .map_err(|e| Refusal::new(402, "payment_required", payment_advice(&e)))?;
+            if let Some((_, reservation)) = reserved {
+                break reservation;
+            }
+        };
         p.metrics.reserved_wei.set(u256_f64(p.ledger.reserved()));
         Ok(Authorized {
             model: entry,
