@@ -302,11 +302,17 @@ impl Payments {
         prompt_tokens: u64,
         max_tokens: u64,
     ) -> std::result::Result<Authorized, Refusal> {
+        let started = Instant::now();
         let r = self
             .authorize_inner(api_key, model, prompt_tokens, max_tokens)
             .await;
-        if r.is_err() {
-            self.inner.metrics.refusals.increment(1);
+        match &r {
+            Ok(_) => self
+                .inner
+                .metrics
+                .authorize_seconds
+                .record(started.elapsed().as_secs_f64()),
+            Err(_) => self.inner.metrics.refusals.increment(1),
         }
         r
     }
@@ -435,6 +441,7 @@ impl Payments {
         output_tokens: &[u32],
     ) -> Result<Served> {
         let p = &self.inner;
+        let recording = Instant::now();
         let fee = meter::request_fee(prompt_tokens, completion_tokens, auth.price)?;
         let started = Instant::now();
         let model_id = auth.model.facts.id;
@@ -480,6 +487,9 @@ impl Payments {
         drop(auth.reservation);
         p.metrics.reserved_wei.set(u256_f64(p.ledger.reserved()));
         p.metrics.receipts.increment(1);
+        p.metrics
+            .record_seconds
+            .record(recording.elapsed().as_secs_f64());
         p.metrics
             .fees_gwei
             .increment((fee / U256::from(1_000_000_000u64)).saturating_to());

@@ -19,6 +19,10 @@ pub struct PaymentMetrics {
     pub reserved_wei: Gauge,
     /// Histogram: attribution time inside the paid path, seconds.
     pub attribution_seconds: Histogram,
+    /// Histogram: the paid checks before compute (chain facts, signature, reservation), seconds.
+    pub authorize_seconds: Histogram,
+    /// Histogram: metering, attribution and the journaled receipt after compute, seconds.
+    pub record_seconds: Histogram,
     /// Counter: batches settled on chain.
     pub batches_settled: Counter,
     /// Counter: batch posts that failed (sent and reverted, or not sent); retried.
@@ -36,6 +40,10 @@ pub const ATTRIBUTION_BUCKETS: &[f64] = &[
 
 /// The attribution histogram's name (for its buckets).
 pub const ATTRIBUTION_SECONDS: &str = "openledger_attribution_seconds";
+/// The authorisation histogram's name (for its buckets).
+pub const AUTHORIZE_SECONDS: &str = "openledger_authorize_seconds";
+/// The receipt histogram's name (for its buckets).
+pub const RECORD_SECONDS: &str = "openledger_record_seconds";
 
 impl PaymentMetrics {
     /// Registers the metrics in the current recorder.
@@ -76,6 +84,8 @@ impl PaymentMetrics {
             refusals: counter!("openledger_refusals_total"),
             reserved_wei: gauge!("openledger_reserved_wei"),
             attribution_seconds: histogram!(ATTRIBUTION_SECONDS),
+            authorize_seconds: histogram!(AUTHORIZE_SECONDS),
+            record_seconds: histogram!(RECORD_SECONDS),
             batches_settled: counter!("openledger_batches_settled_total"),
             post_failures: counter!("openledger_batch_post_failures_total"),
             debits_skipped: counter!("openledger_debits_skipped_total"),

@@ -56,6 +56,14 @@ impl Metrics {
                 openledger_payments::metrics::ATTRIBUTION_SECONDS,
                 openledger_payments::metrics::ATTRIBUTION_BUCKETS,
             ),
+            (
+                openledger_payments::metrics::AUTHORIZE_SECONDS,
+                openledger_payments::metrics::ATTRIBUTION_BUCKETS,
+            ),
+            (
+                openledger_payments::metrics::RECORD_SECONDS,
+                openledger_payments::metrics::ATTRIBUTION_BUCKETS,
+            ),
         ];
         let recorder = histograms
             .into_iter()
