@@ -49,6 +49,15 @@ pub trait Chain {
         to: Address,
         calldata: Bytes,
     ) -> Result<Outcome, BackendError>;
+    /// [`Chain::send`] with the transaction's gas limit set to `gas` (no estimate): what a
+    /// submitter that gives too little gas does. Running out of gas is a revert with no data.
+    async fn send_with_gas(
+        &self,
+        from: Address,
+        to: Address,
+        calldata: Bytes,
+        gas: u64,
+    ) -> Result<Outcome, BackendError>;
     /// Executes a read-only call; `Err(data)` inside is a revert.
     async fn view(
         &self,
@@ -92,6 +101,15 @@ impl<T: Chain> Chain for &T {
         calldata: Bytes,
     ) -> Result<Outcome, BackendError> {
         (**self).send(from, to, calldata).await
+    }
+    async fn send_with_gas(
+        &self,
+        from: Address,
+        to: Address,
+        calldata: Bytes,
+        gas: u64,
+    ) -> Result<Outcome, BackendError> {
+        (**self).send_with_gas(from, to, calldata, gas).await
     }
     async fn view(
         &self,
@@ -143,6 +161,14 @@ pub trait DynChain {
         to: Address,
         calldata: Bytes,
     ) -> BoxFuture<'_, Result<Outcome, BackendError>>;
+    /// [`Chain::send_with_gas`].
+    fn send_with_gas(
+        &self,
+        from: Address,
+        to: Address,
+        calldata: Bytes,
+        gas: u64,
+    ) -> BoxFuture<'_, Result<Outcome, BackendError>>;
     /// [`Chain::view`].
     fn view(
         &self,
@@ -188,6 +214,15 @@ impl<T: Chain> DynChain for T {
         calldata: Bytes,
     ) -> BoxFuture<'_, Result<Outcome, BackendError>> {
         Box::pin(Chain::send(self, from, to, calldata))
+    }
+    fn send_with_gas(
+        &self,
+        from: Address,
+        to: Address,
+        calldata: Bytes,
+        gas: u64,
+    ) -> BoxFuture<'_, Result<Outcome, BackendError>> {
+        Box::pin(Chain::send_with_gas(self, from, to, calldata, gas))
     }
     fn view(
         &self,
@@ -245,6 +280,15 @@ impl Chain for BoxChain {
         calldata: Bytes,
     ) -> Result<Outcome, BackendError> {
         self.0.send(from, to, calldata).await
+    }
+    async fn send_with_gas(
+        &self,
+        from: Address,
+        to: Address,
+        calldata: Bytes,
+        gas: u64,
+    ) -> Result<Outcome, BackendError> {
+        self.0.send_with_gas(from, to, calldata, gas).await
     }
     async fn view(
         &self,

@@ -136,6 +136,47 @@ impl Chain for AnvilChain {
         })
     }
 
+    async fn send_with_gas(
+        &self,
+        from: Address,
+        to: Address,
+        calldata: Bytes,
+        gas: u64,
+    ) -> Result<Outcome, BackendError> {
+        let tx = TransactionRequest::default()
+            .with_from(from)
+            .with_to(to)
+            .with_input(calldata)
+            .with_gas_limit(gas);
+        if let Err(err) = self.provider.call(tx.clone()).await {
+            // A revert carries its data; running out of gas carries none.
+            let data = err
+                .as_error_resp()
+                .and_then(|e| e.as_revert_data())
+                .unwrap_or_default();
+            return Ok(Outcome::Revert(data));
+        }
+        let receipt = self
+            .provider
+            .send_transaction(tx)
+            .await?
+            .get_receipt()
+            .await?;
+        if !receipt.status() {
+            return Ok(Outcome::Revert(Bytes::new()));
+        }
+        let logs = receipt
+            .inner
+            .logs()
+            .iter()
+            .map(|l| l.inner.clone())
+            .collect();
+        Ok(Outcome::Success {
+            logs,
+            gas_used: receipt.gas_used,
+        })
+    }
+
     async fn view(
         &self,
         to: Address,

@@ -270,6 +270,29 @@ impl Chain for RevmChain {
         }
     }
 
+    async fn send_with_gas(
+        &self,
+        from: Address,
+        to: Address,
+        calldata: Bytes,
+        gas: u64,
+    ) -> Result<Outcome, BackendError> {
+        let mut state = self.state();
+        let tx = TxEnv {
+            gas_limit: gas,
+            ..state.tx(from, TxKind::Call(to), calldata)
+        };
+        match state.execute(tx)?.result {
+            ExecutionResult::Success { gas, logs, .. } => Ok(Outcome::Success {
+                logs,
+                gas_used: gas.tx_gas_used(),
+            }),
+            ExecutionResult::Revert { output, .. } => Ok(Outcome::Revert(output)),
+            // Out of gas: a revert with no data, as the JSON-RPC backend reports it.
+            ExecutionResult::Halt { .. } => Ok(Outcome::Revert(Bytes::new())),
+        }
+    }
+
     async fn view(
         &self,
         to: Address,

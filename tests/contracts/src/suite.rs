@@ -114,6 +114,20 @@ impl<C: Chain> Suite<C> {
             .expect("backend works")
     }
 
+    /// Sends `call` with the gas limit `gas`.
+    pub async fn send_with_gas<T: SolCall>(
+        &self,
+        from: &PrivateKeySigner,
+        to: Address,
+        call: T,
+        gas: u64,
+    ) -> Outcome {
+        self.chain
+            .send_with_gas(from.address(), to, Bytes::from(call.abi_encode()), gas)
+            .await
+            .expect("backend works")
+    }
+
     /// Sends `call` and expects it to succeed; returns its logs.
     pub async fn ok<T: SolCall>(&self, from: &PrivateKeySigner, to: Address, call: T) -> Receipt {
         match self.send(from, to, call).await {

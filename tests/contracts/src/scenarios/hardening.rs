@@ -6,7 +6,7 @@
 
 use alloy::{
     primitives::{Address, U256, keccak256},
-    sol_types::{SolCall, SolConstructor},
+    sol_types::{SolCall, SolConstructor, SolError},
 };
 use openledger_primitives::{
     bindings::{
@@ -18,7 +18,7 @@ use openledger_primitives::{
 };
 
 use crate::{
-    backend::Chain,
+    backend::{Chain, Outcome},
     fixtures::{
         Charge, DATANET, MODEL, SignedBatch, add_contribution, approve, balance, build_batch,
         commit_contribution, deposit_for, escrow, fund, permit_for_settlement, register_operator,
@@ -26,7 +26,7 @@ use crate::{
     },
     invariants::assert_escrow_invariant,
     scenario,
-    suite::{Suite, open},
+    suite::{Receipt, Suite, open},
 };
 
 /// One charge of `amount` OPEN on model 1 with a 100 OPEN cap.
@@ -411,6 +411,51 @@ pub async fn erc1271_wallets_cannot_veto_a_batch<C: Chain>(chain: C) {
     assert_escrow_invariant(&s).await;
 }
 scenario!(erc1271_wallets_cannot_veto_a_batch);
+
+/// Given a smart-contract wallet that accepts its voucher, when a submitter gives the batch
+/// too little gas for the wallet check at any limit, then the call reverts (with
+/// `NotEnoughGasForWalletCheck` where the check is reached), never settles with the wallet's
+/// debit skipped: starving the stipend cannot turn a paying user into a skipped one.
+pub async fn a_starved_wallet_check_reverts_instead_of_skipping<C: Chain>(chain: C) {
+    let s = world(chain).await;
+    let a = s.actors.clone();
+    let wallet = funded_wallet(&s, &a.carol, open(100)).await;
+    let b = wallet_batch(&s, 1, wallet, &a.carol, 5).await;
+    let before = snapshot(&s).await;
+    let mut guarded = 0;
+    let mut gas = 100_000;
+    let settled = loop {
+        assert!(gas < 2_000_000, "the batch never settled");
+        match s
+            .send_with_gas(&a.operator, s.settlement(), b.call(), gas)
+            .await
+        {
+            Outcome::Revert(data) => {
+                if Settlement::NotEnoughGasForWalletCheck::abi_decode(&data).is_ok() {
+                    guarded += 1;
+                }
+                assert_eq!(
+                    snapshot(&s).await,
+                    before,
+                    "a reverted call changes nothing"
+                );
+            }
+            success => break Receipt::of(success),
+        }
+        gas += 4_000;
+    };
+    assert!(guarded > 0, "some limits reach the guard");
+    assert!(
+        skip_reasons(&settled, s.settlement()).is_empty(),
+        "the wallet's debit is never skipped"
+    );
+    assert_eq!(
+        settled.events::<Settlement::Charged>(s.settlement())[0].user,
+        wallet
+    );
+    assert_eq!(escrow(&s, wallet, a.operator.address()).await, open(95));
+}
+scenario!(a_starved_wallet_check_reverts_instead_of_skipping);
 
 /// Given an EOA that signed a voucher, when it later delegates its code (EIP-7702) to a
 /// contract that refuses every signature, then its key's signature still collects.
