@@ -124,16 +124,7 @@ impl Chain for AnvilChain {
             )
             .into());
         }
-        let logs = receipt
-            .inner
-            .logs()
-            .iter()
-            .map(|l| l.inner.clone())
-            .collect();
-        Ok(Outcome::Success {
-            logs,
-            gas_used: receipt.gas_used,
-        })
+        Ok(success(&receipt))
     }
 
     async fn send_with_gas(
@@ -165,16 +156,7 @@ impl Chain for AnvilChain {
         if !receipt.status() {
             return Ok(Outcome::Revert(Bytes::new()));
         }
-        let logs = receipt
-            .inner
-            .logs()
-            .iter()
-            .map(|l| l.inner.clone())
-            .collect();
-        Ok(Outcome::Success {
-            logs,
-            gas_used: receipt.gas_used,
-        })
+        Ok(success(&receipt))
     }
 
     async fn view(
@@ -241,5 +223,18 @@ impl Chain for AnvilChain {
             return Err(format!("delegation {} reverted", receipt.transaction_hash).into());
         }
         Ok(())
+    }
+}
+
+/// A mined, successful transaction as an [`Outcome`].
+fn success(receipt: &alloy::rpc::types::TransactionReceipt) -> Outcome {
+    Outcome::Success {
+        logs: receipt
+            .inner
+            .logs()
+            .iter()
+            .map(|l| l.inner.clone())
+            .collect(),
+        gas_used: receipt.gas_used,
     }
 }

@@ -12,12 +12,12 @@ use futures_util::StreamExt;
 use openledger_devnet::demo;
 use openledger_primitives::{
     bindings::{ModelRegistry, OpenToken, OperatorRegistry, Settlement, TestWallet},
-    eip712::{Voucher, settlement_domain, sign_voucher},
+    eip712::{settlement_domain, sign_voucher},
 };
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::paid::{chat, get, http, paid_devnet, paid_devnet_with, post, until};
+use crate::paid::{chat, get, http, paid_devnet, paid_devnet_with, post, until, voucher_key};
 
 const OPEN: u128 = demo::OPEN;
 
@@ -282,17 +282,7 @@ async fn prices_versions_models_and_contributions_are_followed_while_running() {
         .get_receipt()
         .await
         .unwrap();
-    let mut other = demo.voucher.voucher.clone();
-    other.modelId = U256::from(2);
-    let key = openledger_billing::voucher::encode_api_key(
-        &sign_voucher(
-            &demo.user,
-            &settlement_domain(d.chain_id, d.contracts.settlement),
-            &other,
-        )
-        .await
-        .unwrap(),
-    );
+    let key = voucher_key(&devnet, &demo.user, |v| v.modelId = U256::from(2), None).await;
     // On chain but not served by this operator: not found.
     let (status, answer) = post(
         &devnet,
@@ -443,17 +433,7 @@ async fn a_debit_the_contract_skips_is_recorded_and_reported() {
         .get_receipt()
         .await
         .unwrap();
-    let mut v: Voucher = demo.voucher.voucher.clone();
-    v.user = other.address();
-    let other_key = openledger_billing::voucher::encode_api_key(
-        &sign_voucher(
-            &other,
-            &settlement_domain(d.chain_id, d.contracts.settlement),
-            &v,
-        )
-        .await
-        .unwrap(),
-    );
+    let other_key = voucher_key(&devnet, &other, |_| {}, None).await;
 
     for key in [&demo.api_key, &other_key] {
         let (status, answer) = post(
