@@ -1,0 +1,353 @@
+//! One database, SQLite or PostgreSQL, behind one diesel connection type.
+//!
+//! SQLite is the default: a file, zero setup, WAL so that readers (the GraphQL server) never
+//! block the one writer. PostgreSQL is chosen by a `postgres://` URL. Both get the same tables
+//! from their own migrations (`migrations/sqlite`, `migrations/postgres`), embedded in the
+//! binary and applied at open. Catalog rows are read and written with SQL built from
+//! [`crate::catalog`] (identifiers from the catalog, every value a bound parameter).
+
+use diesel::{
+    Connection, QueryableByName, RunQueryDsl,
+    connection::SimpleConnection,
+    pg::PgConnection,
+    query_builder::BoxedSqlQuery,
+    sql_types::{BigInt, Bool, Nullable, Text},
+    sqlite::SqliteConnection,
+};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use serde_json::Value as Json;
+
+use crate::{
+    catalog::{Kind, Table},
+    error::{Error, Result},
+    value::{Amount, Row, Value},
+};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+
+pub use connection::{AnyConnection, MultiBackend};
+
+mod connection {
+    //! The derive generates undocumented items (the backend, its bind collector).
+    #![allow(missing_docs)]
+    use diesel::{pg::PgConnection, sqlite::SqliteConnection};
+
+    /// Either database, one diesel connection type.
+    #[derive(diesel::MultiConnection)]
+    pub enum AnyConnection {
+        /// PostgreSQL.
+        Postgresql(PgConnection),
+        /// SQLite.
+        Sqlite(SqliteConnection),
+    }
+}
+
+/// Which SQL the connection speaks where the two differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Dialect {
+    /// The `n`th (1-based) bind placeholder.
+    pub fn placeholder(self, n: usize) -> String {
+        match self {
+            Self::Sqlite => "?".to_owned(),
+            Self::Postgres => format!("${n}"),
+        }
+    }
+
+    /// An expression turning the columns of `table` (aliased `alias`) into one JSON text.
+    pub fn json_row(self, table: &Table, alias: &str) -> String {
+        let pairs = table
+            .all_columns()
+            .map(|c| format!("'{0}', {alias}.{0}", c.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match self {
+            Self::Sqlite => format!("json_object({pairs})"),
+            Self::Postgres => format!("json_build_object({pairs})::text"),
+        }
+    }
+
+    /// The most bind parameters one statement may carry (with margin).
+    pub fn max_binds(self) -> usize {
+        match self {
+            Self::Sqlite => 30_000,
+            Self::Postgres => 60_000,
+        }
+    }
+}
+
+/// A value bound to a statement, typed for the column it goes to.
+#[derive(Debug, Clone)]
+pub enum Bind {
+    /// BIGINT.
+    Int(Option<i64>),
+    /// TEXT.
+    Text(Option<String>),
+    /// BOOLEAN.
+    Bool(Option<bool>),
+}
+
+impl Bind {
+    /// `value` as it is stored in a column of `kind`.
+    pub fn of(kind: Kind, value: &Value) -> Self {
+        match (kind, value) {
+            (Kind::Int, Value::Int(i)) => Self::Int(Some(*i)),
+            (Kind::Int, _) => Self::Int(None),
+            (Kind::Bool, Value::Bool(b)) => Self::Bool(Some(*b)),
+            (Kind::Bool, _) => Self::Bool(None),
+            (Kind::Amount, Value::Amount(a)) => Self::Text(Some(Amount::encode(*a))),
+            (_, Value::Text(s)) => Self::Text(Some(s.clone())),
+            (_, _) => Self::Text(None),
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct JsonRow {
+    #[diesel(sql_type = Text)]
+    j: String,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// An open, migrated database.
+pub struct Database {
+    conn: AnyConnection,
+    dialect: Dialect,
+}
+
+/// Statements on a borrowed connection: the database itself, or one of its transactions.
+pub struct Sql<'c> {
+    conn: &'c mut AnyConnection,
+    dialect: Dialect,
+}
+
+impl Database {
+    /// Opens `url` (a `postgres://` URL, or a SQLite file path, `sqlite://` optional) and applies
+    /// the pending migrations.
+    pub fn open(url: &str) -> Result<Self> {
+        let redacted = redact(url);
+        let connect = |source| Error::Connect {
+            url: redacted.clone(),
+            source,
+        };
+        let (mut conn, dialect) =
+            if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                let pg = PgConnection::establish(url).map_err(connect)?;
+                (AnyConnection::Postgresql(pg), Dialect::Postgres)
+            } else {
+                let path = url.strip_prefix("sqlite://").unwrap_or(url);
+                if let Some(dir) = std::path::Path::new(path).parent()
+                    && !dir.as_os_str().is_empty()
+                {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                let mut sqlite = SqliteConnection::establish(path).map_err(connect)?;
+                // WAL: readers never block the writer. synchronous=NORMAL in WAL survives a killed
+                // process (a power cut may lose the last commits, and the checkpoint with them:
+                // the index resumes from an earlier block, never with a gap).
+                sqlite.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = OFF;",
+                )?;
+                (AnyConnection::Sqlite(sqlite), Dialect::Sqlite)
+            };
+        let migrated = match &mut conn {
+            AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(drop),
+            AnyConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(drop),
+        };
+        migrated.map_err(|e| Error::Migration {
+            message: e.to_string(),
+        })?;
+        Ok(Self { conn, dialect })
+    }
+
+    /// Statements outside a transaction (each its own).
+    pub fn sql(&mut self) -> Sql<'_> {
+        Sql {
+            conn: &mut self.conn,
+            dialect: self.dialect,
+        }
+    }
+
+    /// Runs `f` in one transaction: all of it or none of it.
+    pub fn transaction<T>(&mut self, f: impl FnOnce(&mut Sql<'_>) -> Result<T>) -> Result<T> {
+        let dialect = self.dialect;
+        self.conn
+            .transaction::<T, Error, _>(|conn| f(&mut Sql { conn, dialect }))
+    }
+
+    /// Which SQL it speaks.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+}
+
+impl Sql<'_> {
+    /// Which SQL it speaks.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The diesel connection, for the query builder.
+    pub fn conn(&mut self) -> &mut AnyConnection {
+        self.conn
+    }
+
+    /// Runs `sql` with `binds`; returns the rows affected.
+    pub fn execute(&mut self, sql: &str, binds: Vec<Bind>) -> Result<usize> {
+        Ok(bound(sql, binds).execute(self.conn)?)
+    }
+
+    /// Runs a query whose one column `j` is a JSON row; returns the rows.
+    pub fn query_json(&mut self, sql: &str, binds: Vec<Bind>) -> Result<Vec<Json>> {
+        let rows: Vec<JsonRow> = bound(sql, binds).load(self.conn)?;
+        rows.into_iter()
+            .map(|r| {
+                serde_json::from_str(&r.j).map_err(|e| Error::Corrupt {
+                    what: format!("row JSON: {e}"),
+                })
+            })
+            .collect()
+    }
+
+    /// Runs a query whose one column `n` is a BIGINT.
+    pub fn query_count(&mut self, sql: &str, binds: Vec<Bind>) -> Result<i64> {
+        let rows: Vec<Count> = bound(sql, binds).load(self.conn)?;
+        Ok(rows.first().map_or(0, |r| r.n))
+    }
+
+    /// Runs statements without binds (`;`-separated).
+    pub fn batch_execute(&mut self, sql: &str) -> Result<()> {
+        Ok(self.conn.batch_execute(sql)?)
+    }
+
+    /// The row of `table` with this `id`.
+    pub fn load(&mut self, table: &'static Table, id: &str) -> Result<Option<Row>> {
+        let sql = format!(
+            "SELECT {} AS j FROM {} t WHERE t.id = {}",
+            self.dialect.json_row(table, "t"),
+            table.name,
+            self.dialect.placeholder(1)
+        );
+        let rows = self.query_json(&sql, vec![Bind::Text(Some(id.to_owned()))])?;
+        rows.first().map(|j| Row::from_json(table, j)).transpose()
+    }
+
+    /// Every row of `table`, by `id` (for dumps and comparisons).
+    pub fn dump(&mut self, table: &'static Table) -> Result<Vec<Json>> {
+        let sql = format!(
+            "SELECT {} AS j FROM {} t ORDER BY t.id",
+            self.dialect.json_row(table, "t"),
+            table.name
+        );
+        self.query_json(&sql, vec![])
+    }
+
+    /// Writes `rows` (all of one table): inserted, or replacing the row with the same `id`
+    /// when `replace`, else left alone where one exists (re-delivered events).
+    pub fn write(&mut self, rows: &[Row], replace: bool) -> Result<()> {
+        let Some(first) = rows.first() else {
+            return Ok(());
+        };
+        let table = first.table;
+        let width = table.columns.len() + 1;
+        let per_statement = (self.dialect.max_binds() / width).clamp(1, 500);
+        let names = table
+            .all_columns()
+            .map(|c| c.name)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let conflict = if replace {
+            let set = table
+                .columns
+                .iter()
+                .map(|c| format!("{0} = excluded.{0}", c.name))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if set.is_empty() {
+                "ON CONFLICT (id) DO NOTHING".to_owned()
+            } else {
+                format!("ON CONFLICT (id) DO UPDATE SET {set}")
+            }
+        } else {
+            "ON CONFLICT (id) DO NOTHING".to_owned()
+        };
+        for chunk in rows.chunks(per_statement) {
+            let mut n = 0;
+            let mut binds = Vec::with_capacity(chunk.len() * width);
+            let tuples = chunk
+                .iter()
+                .map(|row| {
+                    let marks = table
+                        .all_columns()
+                        .zip(&row.values)
+                        .map(|(c, v)| {
+                            n += 1;
+                            binds.push(Bind::of(c.kind, v));
+                            self.dialect.placeholder(n)
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    format!("({marks})")
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO {} ({names}) VALUES {tuples} {conflict}",
+                table.name
+            );
+            self.execute(&sql, binds)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the row of `table` with this `id`.
+    pub fn delete(&mut self, table: &'static Table, id: &str) -> Result<()> {
+        let sql = format!(
+            "DELETE FROM {} WHERE id = {}",
+            table.name,
+            self.dialect.placeholder(1)
+        );
+        self.execute(&sql, vec![Bind::Text(Some(id.to_owned()))])?;
+        Ok(())
+    }
+}
+
+fn bound(
+    sql: &str,
+    binds: Vec<Bind>,
+) -> BoxedSqlQuery<'static, MultiBackend, diesel::query_builder::SqlQuery> {
+    let mut q = diesel::sql_query(sql.to_owned()).into_boxed::<MultiBackend>();
+    for b in binds {
+        q = match b {
+            Bind::Int(v) => q.bind::<Nullable<BigInt>, _>(v),
+            Bind::Text(v) => q.bind::<Nullable<Text>, _>(v),
+            Bind::Bool(v) => q.bind::<Nullable<Bool>, _>(v),
+        };
+    }
+    q
+}
+
+/// `url` without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{}@{}", &url[..scheme + 3], user, &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}

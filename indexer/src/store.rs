@@ -1,0 +1,400 @@
+//! The index's writes: blocks committed in order, and reverted to an ancestor on a reorg.
+//!
+//! - [`Store::commit`] writes the changes of one or more consecutive blocks, the reorg
+//!   window's block hashes and the checkpoint in **one transaction**: a process killed at any
+//!   point resumes from the last checkpoint with nothing missing and nothing applied twice.
+//! - Current-state rows are changed through [`Changes::entity`], which saves the row's prior
+//!   image once per block for the blocks inside the reorg window. [`Store::revert_to`] restores
+//!   those images in reverse order, deletes the append-only rows above the ancestor and moves
+//!   the checkpoint back, again in one transaction: afterwards the database is row for row what
+//!   indexing the chain up to the ancestor produces.
+//! - Preconditions: `commit` gets the blocks right after the checkpoint; `revert_to` gets an
+//!   ancestor at or above the oldest block of the window (deeper reorgs are refused by the
+//!   follower, see [`crate::Error::ReorgTooDeep`]).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, RunQueryDsl};
+
+use crate::{
+    catalog::{self, Table},
+    db::{Bind, Database, Sql},
+    error::{Error, Result},
+    schema::{blocks, checkpoint, meta, undo},
+    value::Row,
+};
+
+/// A block the index has seen: the reorg window's unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockRef {
+    /// Its number.
+    pub number: u64,
+    /// Its hash (`0x…`).
+    pub hash: String,
+    /// Its parent's hash.
+    pub parent_hash: String,
+    /// Its timestamp (unix seconds).
+    pub timestamp: u64,
+}
+
+/// The last block applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Its number.
+    pub number: u64,
+    /// Its hash.
+    pub hash: String,
+    /// Its timestamp.
+    pub timestamp: u64,
+}
+
+/// Changes being made by a run of blocks, applied by the next [`Store::commit`].
+#[derive(Default)]
+pub struct Changes {
+    /// Current-state rows touched, as they are now.
+    rows: HashMap<(&'static str, String), Row>,
+    /// Rows to insert into append-only tables, per table.
+    inserts: BTreeMap<&'static str, Vec<Row>>,
+    /// Prior images to keep, in order: (block, table, id, prior row).
+    undo: Vec<(u64, &'static str, String, Option<Row>)>,
+    /// Rows whose prior image this block already saved.
+    saved: HashSet<(&'static str, String)>,
+    /// The block being applied, and whether it is inside the window (keeps undo).
+    block: u64,
+    keep_undo: bool,
+    /// Blocks to add to the window.
+    window: Vec<BlockRef>,
+    events: usize,
+}
+
+impl Changes {
+    /// Starts applying block `number`; `in_window` says whether it is recent enough to be
+    /// reorganised (then its changes can be undone).
+    pub fn begin_block(&mut self, number: u64, in_window: bool) {
+        self.block = number;
+        self.keep_undo = in_window;
+        self.saved.clear();
+    }
+
+    /// Records a block of the window.
+    pub fn window_block(&mut self, block: BlockRef) {
+        self.window.push(block);
+    }
+
+    /// Adds an append-only row (ignored if its `id` is already stored: re-delivery).
+    pub fn insert(&mut self, row: Row) {
+        self.events += 1;
+        self.inserts.entry(row.table.name).or_default().push(row);
+    }
+
+    /// Append-only rows of `table` added so far (for receipts of a batch in the same run).
+    pub fn inserted(&self, table: &str) -> &[Row] {
+        self.inserts.get(table).map_or(&[], Vec::as_slice)
+    }
+
+    /// The current-state row of `table` with this `id`, created at its zeros if there is none,
+    /// for changing in place.
+    pub fn entity(
+        &mut self,
+        store: &mut Store,
+        table: &'static Table,
+        id: &str,
+    ) -> Result<&mut Row> {
+        let key = (table.name, id.to_owned());
+        if !self.rows.contains_key(&key) {
+            let stored = store.cached(table, id)?;
+            if self.keep_undo {
+                self.undo
+                    .push((self.block, table.name, id.to_owned(), stored.clone()));
+                self.saved.insert(key.clone());
+            }
+            let row = stored.unwrap_or_else(|| Row::new(table, id));
+            self.rows.insert(key.clone(), row);
+        } else if self.keep_undo && !self.saved.contains(&key) {
+            let prior = self.rows[&key].clone();
+            // A row created in this run but absent before it: its prior image is "absent"
+            // only for the block that created it; later blocks see it as it is.
+            self.undo
+                .push((self.block, table.name, id.to_owned(), Some(prior)));
+            self.saved.insert(key.clone());
+        }
+        Ok(self.rows.get_mut(&key).expect("present"))
+    }
+
+    /// The current-state row if it exists (here or stored), without creating it.
+    pub fn peek(
+        &mut self,
+        store: &mut Store,
+        table: &'static Table,
+        id: &str,
+    ) -> Result<Option<Row>> {
+        if let Some(row) = self.rows.get(&(table.name, id.to_owned())) {
+            return Ok(Some(row.clone()));
+        }
+        store.cached(table, id)
+    }
+
+    /// Events applied in this run.
+    pub fn events(&self) -> usize {
+        self.events
+    }
+}
+
+/// The index's database, with a cache of current-state rows (the store is the only writer).
+pub struct Store {
+    db: Database,
+    cache: HashMap<(&'static str, String), Option<Row>>,
+    next_undo: i64,
+    window: u64,
+}
+
+/// Rows kept in the cache before it is dropped and refilled.
+const CACHE_ROWS: usize = 200_000;
+
+impl Store {
+    /// Opens the index in `db` for `deployment` (an identity such as `chain 31337 settlement
+    /// 0x…`), keeping `window` blocks for reorgs. A database holding another deployment is
+    /// refused.
+    pub fn open(mut db: Database, deployment: &str, window: u64) -> Result<Self> {
+        let found: Option<String> = meta::table
+            .filter(meta::key.eq("deployment"))
+            .select(meta::value)
+            .first(db.sql().conn())
+            .optional()?;
+        match found {
+            Some(found) if found != deployment => {
+                return Err(Error::OtherDeployment {
+                    expected: deployment.to_owned(),
+                    found,
+                });
+            }
+            Some(_) => {}
+            None => {
+                diesel::insert_into(meta::table)
+                    .values((meta::key.eq("deployment"), meta::value.eq(deployment)))
+                    .execute(db.sql().conn())?;
+            }
+        }
+        let next_undo = undo::table
+            .select(diesel::dsl::max(undo::seq))
+            .first::<Option<i64>>(db.sql().conn())?
+            .unwrap_or(0)
+            + 1;
+        Ok(Self {
+            db,
+            cache: HashMap::new(),
+            next_undo,
+            window,
+        })
+    }
+
+    /// Empties every table (for `--resync`).
+    pub fn wipe(db: &mut Database) -> Result<()> {
+        db.transaction(|sql| {
+            for t in catalog::TABLES {
+                sql.batch_execute(&format!("DELETE FROM {}", t.name))?;
+            }
+            sql.batch_execute(
+                "DELETE FROM undo; DELETE FROM blocks; DELETE FROM checkpoint; DELETE FROM meta",
+            )
+        })
+    }
+
+    /// The database, for reads and for the receipts verifier's writes.
+    pub fn db(&mut self) -> &mut Database {
+        &mut self.db
+    }
+
+    /// The reorg window's size in blocks.
+    pub fn window(&self) -> u64 {
+        self.window
+    }
+
+    /// The last block applied, if any.
+    pub fn checkpoint(&mut self) -> Result<Option<Checkpoint>> {
+        let row: Option<(i64, String, i64)> = checkpoint::table
+            .select((
+                checkpoint::block_number,
+                checkpoint::block_hash,
+                checkpoint::block_timestamp,
+            ))
+            .first(self.db.sql().conn())
+            .optional()?;
+        Ok(row.map(|(n, hash, ts)| Checkpoint {
+            number: n as u64,
+            hash,
+            timestamp: ts as u64,
+        }))
+    }
+
+    /// The window's blocks, oldest first.
+    pub fn window_blocks(&mut self) -> Result<Vec<BlockRef>> {
+        let rows: Vec<(i64, String, String, i64)> = blocks::table
+            .order(blocks::number.asc())
+            .select((
+                blocks::number,
+                blocks::hash,
+                blocks::parent_hash,
+                blocks::timestamp,
+            ))
+            .load(self.db.sql().conn())?;
+        Ok(rows
+            .into_iter()
+            .map(|(n, hash, parent_hash, ts)| BlockRef {
+                number: n as u64,
+                hash,
+                parent_hash,
+                timestamp: ts as u64,
+            })
+            .collect())
+    }
+
+    fn cached(&mut self, table: &'static Table, id: &str) -> Result<Option<Row>> {
+        let key = (table.name, id.to_owned());
+        if let Some(row) = self.cache.get(&key) {
+            return Ok(row.clone());
+        }
+        let row = self.db.sql().load(table, id)?;
+        self.cache.insert(key, row.clone());
+        Ok(row)
+    }
+
+    /// Writes `changes` and moves the checkpoint to `to`, in one transaction; prunes the
+    /// window below `to − window`.
+    pub fn commit(&mut self, changes: Changes, to: &Checkpoint) -> Result<()> {
+        let Changes {
+            rows,
+            inserts,
+            undo: undo_rows,
+            window,
+            ..
+        } = changes;
+        let mut by_table: BTreeMap<&'static str, Vec<Row>> = BTreeMap::new();
+        for ((table, _), row) in &rows {
+            by_table.entry(table).or_default().push(row.clone());
+        }
+        let first_undo = self.next_undo;
+        let keep_from = to.number.saturating_sub(self.window) as i64;
+        let result = self.db.transaction(|sql| {
+            for rows in by_table.values_mut() {
+                rows.sort_by(|a, b| a.id().cmp(b.id()));
+                sql.write(rows, true)?;
+            }
+            for rows in inserts.values() {
+                sql.write(rows, false)?;
+            }
+            let mut seq = first_undo;
+            let undo_values: Vec<_> = undo_rows
+                .iter()
+                .map(|(block, table, id, prior)| {
+                    let v = (
+                        undo::seq.eq(seq),
+                        undo::block_number.eq(*block as i64),
+                        undo::table_name.eq(*table),
+                        undo::row_id.eq(id.as_str()),
+                        undo::prior.eq(prior.as_ref().map(|r| r.to_json().to_string())),
+                    );
+                    seq += 1;
+                    v
+                })
+                .collect();
+            for values in undo_values {
+                diesel::insert_into(undo::table)
+                    .values(values)
+                    .execute(sql.conn())?;
+            }
+            for b in &window {
+                diesel::delete(blocks::table.filter(blocks::number.eq(b.number as i64)))
+                    .execute(sql.conn())?;
+                diesel::insert_into(blocks::table)
+                    .values((
+                        blocks::number.eq(b.number as i64),
+                        blocks::hash.eq(&b.hash),
+                        blocks::parent_hash.eq(&b.parent_hash),
+                        blocks::timestamp.eq(b.timestamp as i64),
+                    ))
+                    .execute(sql.conn())?;
+            }
+            diesel::delete(blocks::table.filter(blocks::number.lt(keep_from)))
+                .execute(sql.conn())?;
+            diesel::delete(undo::table.filter(undo::block_number.lt(keep_from)))
+                .execute(sql.conn())?;
+            write_checkpoint(sql, to)?;
+            Ok(seq)
+        });
+        match result {
+            Ok(seq) => {
+                self.next_undo = seq;
+                if self.cache.len() > CACHE_ROWS {
+                    self.cache.clear();
+                }
+                for ((table, id), row) in rows {
+                    self.cache.insert((table, id), Some(row));
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.cache.clear();
+                Err(e)
+            }
+        }
+    }
+
+    /// Rewinds the index to `ancestor` (a block of the window), in one transaction.
+    pub fn revert_to(&mut self, ancestor: &BlockRef) -> Result<()> {
+        self.cache.clear();
+        let above = ancestor.number as i64;
+        self.db.transaction(|sql| {
+            let entries: Vec<(String, String, Option<String>)> = undo::table
+                .filter(undo::block_number.gt(above))
+                .order(undo::seq.desc())
+                .select((undo::table_name, undo::row_id, undo::prior))
+                .load(sql.conn())?;
+            for (table_name, id, prior) in entries {
+                let table = catalog::table(&table_name).ok_or_else(|| Error::Corrupt {
+                    what: format!("undo entry for unknown table {table_name}"),
+                })?;
+                match prior {
+                    None => sql.delete(table, &id)?,
+                    Some(json) => {
+                        let json = serde_json::from_str(&json).map_err(|e| Error::Corrupt {
+                            what: format!("undo image of {table_name} {id}: {e}"),
+                        })?;
+                        sql.write(&[Row::from_json(table, &json)?], true)?;
+                    }
+                }
+            }
+            diesel::delete(undo::table.filter(undo::block_number.gt(above))).execute(sql.conn())?;
+            for t in catalog::TABLES.iter().filter(|t| t.append_only) {
+                let q = format!(
+                    "DELETE FROM {} WHERE block_number > {}",
+                    t.name,
+                    sql.dialect().placeholder(1)
+                );
+                sql.execute(&q, vec![Bind::Int(Some(above))])?;
+            }
+            diesel::delete(blocks::table.filter(blocks::number.gt(above))).execute(sql.conn())?;
+            write_checkpoint(
+                sql,
+                &Checkpoint {
+                    number: ancestor.number,
+                    hash: ancestor.hash.clone(),
+                    timestamp: ancestor.timestamp,
+                },
+            )
+        })
+    }
+}
+
+fn write_checkpoint(sql: &mut Sql<'_>, to: &Checkpoint) -> Result<()> {
+    diesel::delete(checkpoint::table).execute(sql.conn())?;
+    diesel::insert_into(checkpoint::table)
+        .values((
+            checkpoint::id.eq(1),
+            checkpoint::block_number.eq(to.number as i64),
+            checkpoint::block_hash.eq(&to.hash),
+            checkpoint::block_timestamp.eq(to.timestamp as i64),
+        ))
+        .execute(sql.conn())?;
+    Ok(())
+}

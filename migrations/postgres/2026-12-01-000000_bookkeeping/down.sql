@@ -1,0 +1,4 @@
+DROP TABLE undo;
+DROP TABLE blocks;
+DROP TABLE checkpoint;
+DROP TABLE meta;
