@@ -13,6 +13,11 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 "$OPENLEDGER_HOME/tools/bin/cargo-machete" --with-metadata
 
+log "PostgreSQL for the indexer's tests (Debian postgresql-15, own port and data directory)"
+OPENLEDGER_TEST_POSTGRES="$("$ROOT/scripts/postgres.sh" start)"
+export OPENLEDGER_TEST_POSTGRES
+trap '"$ROOT/scripts/postgres.sh" stop' EXIT
+
 log "cargo test --workspace"
 cargo test --workspace --no-fail-fast
 

@@ -579,7 +579,7 @@ impl Cx<'_> {
         let balance = self.entity("escrows", &id)?.get("balance").amount();
         let mut row = self.event_row("escrow_changes");
         row.set("escrow", id)
-            .set("user", hex_addr(user))
+            .set("payer", hex_addr(user))
             .set("operator", hex_addr(operator))
             .set("kind", kind)
             .set("amount", amount)
@@ -595,7 +595,7 @@ impl Cx<'_> {
         self.entity("operators", &hex_addr(operator))?;
         let id = format!("{}-{}", hex_addr(user), hex_addr(operator));
         let row = self.entity("escrows", &id)?;
-        row.set("user", hex_addr(user))
+        row.set("payer", hex_addr(user))
             .set("operator", hex_addr(operator));
         Ok(row)
     }
@@ -636,7 +636,7 @@ impl Cx<'_> {
             }
             S::VouchersRevoked(e) => {
                 let mut row = self.event_row("voucher_revocations");
-                row.set("user", hex_addr(e.user))
+                row.set("payer", hex_addr(e.user))
                     .set("min_nonce", e.minNonce)
                     .set("effective_at", e.effectiveAt);
                 self.insert(row);
@@ -672,7 +672,7 @@ impl Cx<'_> {
                 let mut row = self.event_row("charges");
                 row.set("batch", format!("{op}-{}", e.sequence))
                     .set("operator", op.clone())
-                    .set("user", user.clone())
+                    .set("payer", user.clone())
                     .set("model", model.clone())
                     .set("sequence", e.sequence)
                     .set("amount", e.amount)
@@ -706,7 +706,7 @@ impl Cx<'_> {
                 let mut row = self.event_row("charges");
                 row.set("batch", format!("{op}-{}", e.sequence))
                     .set("operator", op.clone())
-                    .set("user", hex_addr(e.user))
+                    .set("payer", hex_addr(e.user))
                     .set("model", model.clone())
                     .set("sequence", e.sequence)
                     .set("amount", e.amount)

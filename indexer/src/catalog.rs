@@ -273,7 +273,7 @@ pub const TABLES: &[Table] = &[
         collection: "escrows",
         append_only: false,
         columns: &[
-            rel("user", Kind::Text, "accounts"),
+            rel("payer", Kind::Text, "accounts"),
             rel("operator", Kind::Text, "operators"),
             col("balance", Kind::Amount),
             col("deposited", Kind::Amount),
@@ -309,8 +309,8 @@ pub const TABLES: &[Table] = &[
         children: &[
             kids("rewardList", "rewards", "account"),
             kids("claimList", "claims", "account"),
-            kids("chargeList", "charges", "user"),
-            kids("receiptList", "receipts", "user"),
+            kids("chargeList", "charges", "payer"),
+            kids("receiptList", "receipts", "payer"),
         ],
     },
     Table {
@@ -418,7 +418,7 @@ pub const TABLES: &[Table] = &[
         append_only: true,
         columns: event_columns![
             rel("escrow", Kind::Text, "escrows"),
-            rel("user", Kind::Text, "accounts"),
+            rel("payer", Kind::Text, "accounts"),
             rel("operator", Kind::Text, "operators"),
             col("kind", Kind::Text),
             col("amount", Kind::Amount),
@@ -434,7 +434,7 @@ pub const TABLES: &[Table] = &[
         collection: "voucherRevocations",
         append_only: true,
         columns: event_columns![
-            rel("user", Kind::Text, "accounts"),
+            rel("payer", Kind::Text, "accounts"),
             col("min_nonce", Kind::Int),
             col("effective_at", Kind::Int),
         ],
@@ -471,7 +471,7 @@ pub const TABLES: &[Table] = &[
         columns: event_columns![
             rel("batch", Kind::Text, "batches"),
             rel("operator", Kind::Text, "operators"),
-            rel("user", Kind::Text, "accounts"),
+            rel("payer", Kind::Text, "accounts"),
             rel("model", Kind::Text, "models"),
             col("sequence", Kind::Int),
             col("amount", Kind::Amount),
@@ -558,7 +558,7 @@ pub const TABLES: &[Table] = &[
         columns: event_columns![
             rel("batch", Kind::Text, "batches"),
             rel("operator", Kind::Text, "operators"),
-            rel("user", Kind::Text, "accounts"),
+            rel("payer", Kind::Text, "accounts"),
             rel("model", Kind::Text, "models"),
             col("model_version", Kind::Int),
             col("tokens_in", Kind::Int),

@@ -137,39 +137,45 @@ impl Database {
     /// Opens `url` (a `postgres://` URL, or a SQLite file path, `sqlite://` optional) and applies
     /// the pending migrations.
     pub fn open(url: &str) -> Result<Self> {
-        let redacted = redact(url);
-        let connect = |source| Error::Connect {
-            url: redacted.clone(),
-            source,
-        };
-        let (mut conn, dialect) =
-            if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-                let pg = PgConnection::establish(url).map_err(connect)?;
-                (AnyConnection::Postgresql(pg), Dialect::Postgres)
-            } else {
-                let path = url.strip_prefix("sqlite://").unwrap_or(url);
-                if let Some(dir) = std::path::Path::new(path).parent()
-                    && !dir.as_os_str().is_empty()
-                {
-                    let _ = std::fs::create_dir_all(dir);
-                }
-                let mut sqlite = SqliteConnection::establish(path).map_err(connect)?;
-                // WAL: readers never block the writer. synchronous=NORMAL in WAL survives a killed
-                // process (a power cut may lose the last commits, and the checkpoint with them:
-                // the index resumes from an earlier block, never with a gap).
-                sqlite.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = OFF;",
-                )?;
-                (AnyConnection::Sqlite(sqlite), Dialect::Sqlite)
-            };
-        let migrated = match &mut conn {
+        let mut db = Self::connect(url)?;
+        let migrated = match &mut db.conn {
             AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(drop),
             AnyConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(drop),
         };
         migrated.map_err(|e| Error::Migration {
             message: e.to_string(),
         })?;
+        Ok(db)
+    }
+
+    /// Connects to `url` without migrating (for administration: creating databases).
+    pub fn connect(url: &str) -> Result<Self> {
+        let redacted = redact(url);
+        let connect = |source| Error::Connect {
+            url: redacted.clone(),
+            source,
+        };
+        let (conn, dialect) = if url.starts_with("postgres://") || url.starts_with("postgresql://")
+        {
+            let pg = PgConnection::establish(url).map_err(connect)?;
+            (AnyConnection::Postgresql(pg), Dialect::Postgres)
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            if let Some(dir) = std::path::Path::new(path).parent()
+                && !dir.as_os_str().is_empty()
+            {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let mut sqlite = SqliteConnection::establish(path).map_err(connect)?;
+            // WAL: readers never block the writer. synchronous=NORMAL in WAL survives a killed
+            // process (a power cut may lose the last commits, and the checkpoint with them:
+            // the index resumes from an earlier block, never with a gap).
+            sqlite.batch_execute(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = OFF;",
+            )?;
+            (AnyConnection::Sqlite(sqlite), Dialect::Sqlite)
+        };
         Ok(Self { conn, dialect })
     }
 
@@ -245,14 +251,18 @@ impl Sql<'_> {
         rows.first().map(|j| Row::from_json(table, j)).transpose()
     }
 
-    /// Every row of `table`, by `id` (for dumps and comparisons).
+    /// Every row of `table`, by `id`, as [`Row::to_json`] writes them: the same JSON from either
+    /// database (for dumps and comparisons).
     pub fn dump(&mut self, table: &'static Table) -> Result<Vec<Json>> {
         let sql = format!(
             "SELECT {} AS j FROM {} t ORDER BY t.id",
             self.dialect.json_row(table, "t"),
             table.name
         );
-        self.query_json(&sql, vec![])
+        self.query_json(&sql, vec![])?
+            .iter()
+            .map(|j| Row::from_json(table, j).map(|r| r.to_json()))
+            .collect()
     }
 
     /// Writes `rows` (all of one table): inserted, or replacing the row with the same `id`

@@ -89,7 +89,7 @@ CREATE INDEX serving_model ON serving (model);
 
 CREATE TABLE escrows (
     id TEXT NOT NULL PRIMARY KEY,
-    user TEXT NOT NULL,
+    payer TEXT NOT NULL,
     operator TEXT NOT NULL,
     balance TEXT NOT NULL,
     deposited TEXT NOT NULL,
@@ -100,7 +100,7 @@ CREATE TABLE escrows (
     spent TEXT NOT NULL,
     charges BIGINT NOT NULL
 );
-CREATE INDEX escrows_user ON escrows (user);
+CREATE INDEX escrows_payer ON escrows (payer);
 CREATE INDEX escrows_operator ON escrows (operator);
 
 CREATE TABLE accounts (
@@ -217,7 +217,7 @@ CREATE INDEX stake_changes_operator ON stake_changes (operator);
 CREATE TABLE escrow_changes (
     id TEXT NOT NULL PRIMARY KEY,
     escrow TEXT NOT NULL,
-    user TEXT NOT NULL,
+    payer TEXT NOT NULL,
     operator TEXT NOT NULL,
     kind TEXT NOT NULL,
     amount TEXT NOT NULL,
@@ -231,12 +231,12 @@ CREATE TABLE escrow_changes (
 );
 CREATE INDEX escrow_changes_block ON escrow_changes (block_number, log_index);
 CREATE INDEX escrow_changes_escrow ON escrow_changes (escrow);
-CREATE INDEX escrow_changes_user ON escrow_changes (user);
+CREATE INDEX escrow_changes_payer ON escrow_changes (payer);
 CREATE INDEX escrow_changes_operator ON escrow_changes (operator);
 
 CREATE TABLE voucher_revocations (
     id TEXT NOT NULL PRIMARY KEY,
-    user TEXT NOT NULL,
+    payer TEXT NOT NULL,
     min_nonce BIGINT NOT NULL,
     effective_at BIGINT NOT NULL,
     block_number BIGINT NOT NULL,
@@ -245,7 +245,7 @@ CREATE TABLE voucher_revocations (
     tx_hash TEXT NOT NULL
 );
 CREATE INDEX voucher_revocations_block ON voucher_revocations (block_number, log_index);
-CREATE INDEX voucher_revocations_user ON voucher_revocations (user);
+CREATE INDEX voucher_revocations_payer ON voucher_revocations (payer);
 
 CREATE TABLE batches (
     id TEXT NOT NULL PRIMARY KEY,
@@ -271,7 +271,7 @@ CREATE TABLE charges (
     id TEXT NOT NULL PRIMARY KEY,
     batch TEXT NOT NULL,
     operator TEXT NOT NULL,
-    user TEXT NOT NULL,
+    payer TEXT NOT NULL,
     model TEXT NOT NULL,
     sequence BIGINT NOT NULL,
     amount TEXT NOT NULL,
@@ -286,7 +286,7 @@ CREATE TABLE charges (
 CREATE INDEX charges_block ON charges (block_number, log_index);
 CREATE INDEX charges_batch ON charges (batch);
 CREATE INDEX charges_operator ON charges (operator);
-CREATE INDEX charges_user ON charges (user);
+CREATE INDEX charges_payer ON charges (payer);
 CREATE INDEX charges_model ON charges (model);
 
 CREATE TABLE rewards (
@@ -357,7 +357,7 @@ CREATE TABLE receipts (
     id TEXT NOT NULL PRIMARY KEY,
     batch TEXT NOT NULL,
     operator TEXT NOT NULL,
-    user TEXT NOT NULL,
+    payer TEXT NOT NULL,
     model TEXT NOT NULL,
     model_version BIGINT NOT NULL,
     tokens_in BIGINT NOT NULL,
@@ -375,7 +375,7 @@ CREATE TABLE receipts (
 CREATE INDEX receipts_block ON receipts (block_number, log_index);
 CREATE INDEX receipts_batch ON receipts (batch);
 CREATE INDEX receipts_operator ON receipts (operator);
-CREATE INDEX receipts_user ON receipts (user);
+CREATE INDEX receipts_payer ON receipts (payer);
 CREATE INDEX receipts_model ON receipts (model);
 CREATE INDEX receipts_datanet ON receipts (datanet);
 

@@ -581,6 +581,8 @@ impl Payments {
                 "skipped": s.skipped.iter().map(|k| json!({"user": k.user, "modelId": k.model_id.to_string(), "amount": k.amount.to_string(), "reason": k.reason})).collect::<Vec<_>>(),
             })),
             "receipts": plan.receipts.iter().map(receipt_json).collect::<Vec<_>>(),
+            // The attribution evidence of each receipt, at the same index.
+            "spans": plan.receipts.iter().map(|r| p.ledger.receipt(r.requestId).map(|e| e.served.spans).unwrap_or_default()).collect::<Vec<_>>(),
             "tree": {
                 "format": "standard-v1",
                 "leafEncoding": [RECEIPT_TUPLE],

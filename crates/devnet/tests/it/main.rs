@@ -3,6 +3,7 @@
 //! `$OPENLEDGER_MODEL_DIR`); the workspace test command installs both. The tests fail, not
 //! skip, when either is missing.
 
+mod indexer;
 mod paid;
 mod paid_chain;
 

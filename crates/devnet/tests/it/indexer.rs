@@ -1,0 +1,503 @@
+//! The indexer against the paid devnet: real anvil, the real contracts, the oracle in paid mode
+//! settling a real batch, and the index in a real SQLite file and a real PostgreSQL database.
+//!
+//! PostgreSQL: `scripts/test.sh` starts a server of its own under `$OPENLEDGER_HOME` and exports
+//! `OPENLEDGER_TEST_POSTGRES` (an admin URL); each test creates its own database there. The
+//! PostgreSQL tests fail, never skip, without it.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use alloy::{
+    primitives::{Address, U256},
+    providers::{DynProvider, Provider},
+    signers::local::PrivateKeySigner,
+};
+use openledger_devnet::{Devnet, demo};
+use openledger_indexer::{
+    FollowConfig, Indexer, IndexerConfig, ReceiptSources, Step, Store, catalog, db::Database,
+    follow::lock,
+};
+use openledger_primitives::bindings::{OpenToken, OperatorRegistry, Settlement};
+use serde_json::Value;
+
+use crate::paid::{chat, paid_devnet, post, provider, until};
+
+/// A fresh PostgreSQL database on the test server.
+fn postgres_database(name: &str) -> String {
+    let admin = std::env::var("OPENLEDGER_TEST_POSTGRES").expect(
+        "OPENLEDGER_TEST_POSTGRES is unset: run scripts/test.sh, which starts PostgreSQL \
+         (or export an admin URL such as postgres://postgres@127.0.0.1:55432/postgres)",
+    );
+    let db = format!("it_{name}_{}", std::process::id());
+    let mut conn = Database::connect(&admin).expect("PostgreSQL is up");
+    let mut sql = conn.sql();
+    sql.batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
+        .unwrap();
+    sql.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
+    let base = admin.rsplit_once('/').expect("URL with a database").0;
+    format!("{base}/{db}")
+}
+
+fn config(devnet: &Devnet, database: String, window: u64) -> IndexerConfig {
+    IndexerConfig {
+        database,
+        rpc_url: devnet.rpc_url(),
+        deployment: devnet.deployment().clone(),
+        follow: FollowConfig {
+            window,
+            poll: Duration::from_millis(50),
+            initial_range: 7,
+            ..Default::default()
+        },
+        receipts: ReceiptSources {
+            default: devnet.oracle_url(),
+            ..Default::default()
+        },
+        resync: false,
+    }
+}
+
+/// Indexes to the chain's head and waits until no batch is pending verification.
+async fn index(devnet: &Devnet, database: String, window: u64) -> Arc<Mutex<Store>> {
+    let indexer = Indexer::open(config(devnet, database, window))
+        .await
+        .expect("indexer opens");
+    let store = indexer.store();
+    let head = provider(devnet).get_block_number().await.unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(indexer.run(async {
+        let _ = stop_rx.await;
+    }));
+    until_async(
+        "the index reaches the head and verifies its batches",
+        || {
+            let mut st = lock(&store);
+            let at = st.checkpoint().unwrap().map_or(0, |c| c.number);
+            at >= head && pending(&mut st) == 0
+        },
+    )
+    .await;
+    let _ = stop_tx.send(());
+    task.await.unwrap().expect("the indexer stops cleanly");
+    store
+}
+
+async fn until_async(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn pending(st: &mut Store) -> i64 {
+    st.db()
+        .sql()
+        .query_count(
+            "SELECT COUNT(*) AS n FROM batches WHERE verification = 'pending'",
+            vec![],
+        )
+        .unwrap()
+}
+
+/// Every catalog table, row by row, and the checkpoint.
+fn dump(store: &Arc<Mutex<Store>>) -> BTreeMap<&'static str, Vec<Value>> {
+    let mut st = lock(store);
+    let mut out = BTreeMap::new();
+    for t in catalog::TABLES {
+        out.insert(t.name, st.db().sql().dump(t).unwrap());
+    }
+    let cp = st.checkpoint().unwrap().unwrap();
+    out.insert("checkpoint", vec![serde_json::json!([cp.number, cp.hash])]);
+    out
+}
+
+fn row(store: &Arc<Mutex<Store>>, table: &str, id: &str) -> Value {
+    let t = catalog::table(table).unwrap();
+    lock(store)
+        .db()
+        .sql()
+        .load(t, id)
+        .unwrap()
+        .unwrap_or_else(|| panic!("{table} {id} is indexed"))
+        .to_json()
+}
+
+fn amount(v: &Value) -> U256 {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+fn addr(a: Address) -> String {
+    format!("{a:#x}")
+}
+
+/// Paid requests, one settled batch, and the other kinds of events around it.
+async fn history(devnet: &Devnet) {
+    let demo = devnet.demo().unwrap().clone();
+    let payments = devnet.payments().unwrap().clone();
+    let model = format!("model-{}", demo.model_id);
+    for prompt in ["Call me Ishmael.", "It is a truth universally"] {
+        let (status, body) = post(
+            devnet,
+            "/v1/chat/completions",
+            Some(&demo.api_key),
+            &chat(&model, prompt, 12),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let settled = payments.ledger().settlements();
+    assert!(payments.flush().await.unwrap());
+    until("the batch settles", || {
+        payments.ledger().settlements() > settled
+    })
+    .await;
+    more_events(devnet, &demo.developer, &demo.user, demo.operator.address()).await;
+}
+
+/// Claims, a withdrawal request and token transfers: events outside settlement.
+async fn more_events(
+    devnet: &Devnet,
+    developer: &PrivateKeySigner,
+    user: &PrivateKeySigner,
+    operator: Address,
+) {
+    let d = devnet.deployment();
+    let wallet = demo::wallet(&devnet.rpc_url(), developer).unwrap();
+    Settlement::new(d.contracts.settlement, &wallet)
+        .claim()
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let wallet = demo::wallet(&devnet.rpc_url(), &devnet.dev_signer(0).unwrap()).unwrap();
+    let token = OpenToken::new(d.contracts.token, &wallet);
+    token
+        .transfer(user.address(), U256::from(12_345u64))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let wallet = demo::wallet(&devnet.rpc_url(), user).unwrap();
+    Settlement::new(d.contracts.settlement, &wallet)
+        .requestWithdrawal(operator, U256::from(1_000u64))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+}
+
+/// Every indexed account, escrow and operator agrees with the contracts' own views.
+async fn assert_matches_views(devnet: &Devnet, store: &Arc<Mutex<Store>>) {
+    let d = devnet.deployment().clone();
+    let demo = devnet.demo().unwrap().clone();
+    let p: DynProvider = provider(devnet);
+    let token = OpenToken::new(d.contracts.token, &p);
+    let settlement = Settlement::new(d.contracts.settlement, &p);
+    let operators = OperatorRegistry::new(d.contracts.operators, &p);
+
+    let accounts = lock(store)
+        .db()
+        .sql()
+        .dump(catalog::table("accounts").unwrap())
+        .unwrap();
+    assert!(accounts.len() >= 5, "{accounts:?}");
+    for a in &accounts {
+        let who: Address = a["id"].as_str().unwrap().parse().unwrap();
+        assert_eq!(
+            amount(&a["token_balance"]),
+            token.balanceOf(who).call().await.unwrap(),
+            "token balance of {who}"
+        );
+        let earned = amount(&a["earned"]);
+        let claimed = amount(&a["claimed"]);
+        if who != demo.operator.address() {
+            // Operator rewards vest; every other kind is claimable at once.
+            assert_eq!(
+                earned - claimed,
+                settlement.claimable(who).call().await.unwrap(),
+                "claimable of {who}"
+            );
+        }
+    }
+    let user = demo.user.address();
+    let operator = demo.operator.address();
+    let escrow = row(
+        store,
+        "escrows",
+        &format!("{}-{}", addr(user), addr(operator)),
+    );
+    let view = settlement.escrowOf(user, operator).call().await.unwrap();
+    assert_eq!(amount(&escrow["balance"]), view.balance, "{escrow}");
+    assert_eq!(
+        amount(&escrow["pending_withdrawal"]),
+        view.pending,
+        "{escrow}"
+    );
+    let op = row(store, "operators", &addr(operator));
+    let view = operators.getOperator(operator).call().await.unwrap();
+    assert_eq!(amount(&op["stake"]), view.stake);
+    assert_eq!(
+        op["last_sequence"].as_i64().unwrap() as u64,
+        settlement.lastSequence(operator).call().await.unwrap()
+    );
+    let model = row(store, "models", &demo.model_id.to_string());
+    assert_eq!(model["charges"], 1, "{model}");
+    let spent = settlement
+        .spent(user, operator, demo.model_id)
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(amount(&model["revenue"]), spent);
+    let datanet = row(store, "datanets", &demo.datanet_id.to_string());
+    assert_eq!(
+        datanet["accepted"].as_i64().unwrap() as usize,
+        demo.contribution_ids.len()
+    );
+
+    // The batch is verified and its receipts are stored with their attributions.
+    let batch = row(store, "batches", &format!("{}-1", addr(operator)));
+    assert_eq!(batch["verification"], "verified", "{batch}");
+    assert_eq!(batch["receipts"], 2, "{batch}");
+    let receipts = lock(store)
+        .db()
+        .sql()
+        .dump(catalog::table("receipts").unwrap())
+        .unwrap();
+    assert_eq!(receipts.len(), 2);
+    let fees: U256 = receipts.iter().map(|r| amount(&r["fee"])).sum();
+    assert_eq!(fees, spent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_index_equals_the_contracts_views_on_sqlite_and_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = paid_devnet(dir.path()).await;
+    history(&devnet).await;
+
+    let sqlite = index(
+        &devnet,
+        dir.path().join("index.db").display().to_string(),
+        64,
+    )
+    .await;
+    assert_matches_views(&devnet, &sqlite).await;
+    let postgres = index(&devnet, postgres_database("views"), 64).await;
+    assert_matches_views(&devnet, &postgres).await;
+    // One schema: both databases hold the same rows.
+    assert_eq!(dump(&sqlite), dump(&postgres));
+    devnet.shutdown().await.unwrap();
+}
+
+async fn snapshot(p: &DynProvider) -> U256 {
+    p.raw_request("evm_snapshot".into(), ()).await.unwrap()
+}
+
+async fn revert(p: &DynProvider, id: U256) {
+    let ok: bool = p.raw_request("evm_revert".into(), (id,)).await.unwrap();
+    assert!(ok);
+}
+
+async fn mine(p: &DynProvider, blocks: u64) {
+    let _: Value = p
+        .raw_request("anvil_mine".into(), (U256::from(blocks),))
+        .await
+        .unwrap();
+}
+
+/// One step of the follower at a time, on a store the test holds.
+async fn follow_once(devnet: &Devnet, store: &Mutex<Store>, window: u64) -> Step {
+    let provider = provider(devnet);
+    let applier = openledger_indexer::apply::Applier::new(
+        devnet.deployment().contracts,
+        devnet.deployment().chain_id,
+    );
+    let mut follower = openledger_indexer::Follower::new(
+        provider,
+        applier,
+        FollowConfig {
+            from_block: devnet.deployment().deploy_block,
+            window,
+            initial_range: 3,
+            ..Default::default()
+        },
+    );
+    loop {
+        match follower.step(store).await.expect("step") {
+            Step::AtHead => return Step::AtHead,
+            Step::Retry => continue,
+            s @ Step::Reverted { .. } => return s,
+            Step::Advanced { .. } => continue,
+        }
+    }
+}
+
+fn open_store(devnet: &Devnet, url: &str, window: u64) -> Mutex<Store> {
+    Mutex::new(
+        Store::open(
+            Database::open(url).unwrap(),
+            &openledger_indexer::deployment_identity(devnet.deployment()),
+            window,
+        )
+        .unwrap(),
+    )
+}
+
+fn dump_of(store: &Mutex<Store>) -> BTreeMap<&'static str, Vec<Value>> {
+    let mut st = lock(store);
+    let mut out = BTreeMap::new();
+    for t in catalog::TABLES {
+        out.insert(t.name, st.db().sql().dump(t).unwrap());
+    }
+    let cp = st.checkpoint().unwrap().unwrap();
+    out.insert("checkpoint", vec![serde_json::json!([cp.number, cp.hash])]);
+    out
+}
+
+/// Reorgs at several depths, one across a settled batch: afterwards the index is row for row a
+/// clean index of the canonical chain, on SQLite and on PostgreSQL; a reorg below the window
+/// halts with a clear error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_reorgs_the_index_equals_a_clean_index_of_the_canonical_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = paid_devnet(dir.path()).await;
+    let demo = devnet.demo().unwrap().clone();
+    let deployer = devnet.dev_signer(0).unwrap();
+    let p = provider(&devnet);
+    let sqlite = dir.path().join("reorg.db").display().to_string();
+    let postgres = postgres_database("reorg");
+    let stores = [
+        open_store(&devnet, &sqlite, 64),
+        open_store(&devnet, &postgres, 64),
+    ];
+    for s in &stores {
+        follow_once(&devnet, s, 64).await;
+    }
+
+    // Depth 1 and 5: token transfers replaced by other transfers.
+    for depth in [1u64, 5] {
+        let id = snapshot(&p).await;
+        for _ in 0..depth {
+            more_transfer(&devnet, &deployer, demo.user.address(), 7).await;
+        }
+        for s in &stores {
+            assert!(matches!(follow_once(&devnet, s, 64).await, Step::AtHead));
+        }
+        revert(&p, id).await;
+        more_transfer(&devnet, &deployer, demo.user.address(), 3).await;
+        mine(&p, depth + 1).await;
+        for s in &stores {
+            let step = follow_once(&devnet, s, 64).await;
+            assert!(matches!(step, Step::Reverted { .. }), "{step:?}");
+            follow_once(&devnet, s, 64).await;
+        }
+    }
+
+    // Across a settled batch: paid requests and their batch, then a chain without them.
+    let id = snapshot(&p).await;
+    history(&devnet).await;
+    for s in &stores {
+        follow_once(&devnet, s, 64).await;
+        let charges = lock(s)
+            .db()
+            .sql()
+            .dump(catalog::table("charges").unwrap())
+            .unwrap();
+        assert!(!charges.is_empty());
+    }
+    revert(&p, id).await;
+    mine(&p, 12).await;
+    for s in &stores {
+        let step = follow_once(&devnet, s, 64).await;
+        assert!(matches!(step, Step::Reverted { .. }), "{step:?}");
+        follow_once(&devnet, s, 64).await;
+    }
+
+    // Row for row, against clean indexes of the canonical chain.
+    let clean_sqlite = open_store(
+        &devnet,
+        &dir.path().join("clean.db").display().to_string(),
+        64,
+    );
+    follow_once(&devnet, &clean_sqlite, 64).await;
+    let clean = dump_of(&clean_sqlite);
+    assert!(
+        clean["charges"].is_empty(),
+        "the batch is gone from the chain"
+    );
+    assert_eq!(dump_of(&stores[0]), clean, "SQLite after reorgs");
+    let clean_pg = open_store(&devnet, &postgres_database("clean"), 64);
+    follow_once(&devnet, &clean_pg, 64).await;
+    assert_eq!(dump_of(&clean_pg), clean, "PostgreSQL clean index");
+    assert_eq!(dump_of(&stores[1]), clean, "PostgreSQL after reorgs");
+
+    // Deeper than the window: a clear error, nothing changed.
+    let small = open_store(
+        &devnet,
+        &dir.path().join("small.db").display().to_string(),
+        2,
+    );
+    follow_once(&devnet, &small, 2).await;
+    let before = dump_of(&small);
+    let id = snapshot(&p).await;
+    mine(&p, 1).await;
+    more_transfer(&devnet, &deployer, demo.user.address(), 1).await;
+    mine(&p, 5).await;
+    follow_once(&devnet, &small, 2).await;
+    revert(&p, id).await;
+    mine(&p, 8).await;
+    let err = follow_deep(&devnet, &small).await;
+    assert!(
+        err.contains("reorg deeper than the window") && err.contains("--resync"),
+        "{err}"
+    );
+    drop(before);
+    devnet.shutdown().await.unwrap();
+}
+
+async fn follow_deep(devnet: &Devnet, store: &Mutex<Store>) -> String {
+    let applier = openledger_indexer::apply::Applier::new(
+        devnet.deployment().contracts,
+        devnet.deployment().chain_id,
+    );
+    let mut follower = openledger_indexer::Follower::new(
+        provider(devnet),
+        applier,
+        FollowConfig {
+            from_block: devnet.deployment().deploy_block,
+            window: 2,
+            ..Default::default()
+        },
+    );
+    loop {
+        match follower.step(store).await {
+            Ok(Step::AtHead) => panic!("a reorg below the window was not noticed"),
+            Ok(_) => continue,
+            Err(e) => return e.to_string(),
+        }
+    }
+}
+
+async fn more_transfer(devnet: &Devnet, from: &PrivateKeySigner, to: Address, amount: u64) {
+    let wallet = demo::wallet(&devnet.rpc_url(), from).unwrap();
+    OpenToken::new(devnet.deployment().contracts.token, &wallet)
+        .transfer(to, U256::from(amount))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+}
