@@ -1,1 +1,631 @@
-//! placeholder
+//! The GraphQL API over the indexer's database, in The Graph's query dialect.
+//!
+//! One object type per catalog table ([`openledger_indexer::catalog`]), built at start with
+//! async-graphql's dynamic schema, so the API and the database are described once:
+//!
+//! - `entity(id)` and `entities(first, skip, orderBy, orderDirection, where)` with The Graph's
+//!   filters (`field`, `_not`, `_gt`, `_gte`, `_lt`, `_lte`, `_in`, `_not_in`, nested `child_`,
+//!   `and`, `or`); `first` defaults to 100 and is capped at 1,000, `skip` at 5,000.
+//! - `entitiesConnection(first, after, …)`: Relay cursor connections with `totalCount`.
+//! - Relations as fields (a charge's `model`) and their reverse as lists (a model's
+//!   `chargeList`); time-bucketed aggregates are the `buckets` entities (hour, day, week).
+//! - `_meta { block { number hash timestamp } }`.
+//! - uint256 amounts as the `BigInt` scalar and hashes and addresses as `Bytes`, both strings.
+//! - Depth and complexity limits; the SDL is committed (`graphql/schema.graphql`) and a test
+//!   fails when the schema changes without it.
+//!
+//! Not for: writing anything (the indexer is the only writer) or HTTP concerns beyond the
+//! [`router`].
+
+pub mod query;
+
+use std::sync::{Arc, Mutex};
+
+use async_graphql::{
+    Value,
+    dynamic::{
+        Enum, Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext,
+        Scalar, Schema, SchemaError, TypeRef,
+    },
+};
+use openledger_indexer::{
+    catalog::{self, Kind, Table},
+    db::{Bind, Database},
+    value::{Row, Value as Cell},
+};
+use serde_json::Value as Json;
+
+use query::{Refused, Where, column_of, field_name, page, scalar_of};
+
+/// Deepest query accepted.
+pub const MAX_DEPTH: usize = 10;
+/// Highest complexity accepted (each field counts 1).
+pub const MAX_COMPLEXITY: usize = 2_000;
+
+/// The database the API reads (one connection; queries run on the blocking pool).
+#[derive(Clone)]
+pub struct Reader {
+    db: Arc<Mutex<Database>>,
+}
+
+impl Reader {
+    /// Reads `db`.
+    pub fn new(db: Database) -> Self {
+        Self {
+            db: Arc::new(Mutex::new(db)),
+        }
+    }
+
+    async fn rows(
+        &self,
+        table: &'static Table,
+        sql: String,
+        binds: Vec<Bind>,
+    ) -> async_graphql::Result<Vec<Row>> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut db = db.lock().unwrap_or_else(|e| e.into_inner());
+            let rows = db.sql().query_json(&sql, binds)?;
+            rows.iter()
+                .map(|j| Row::from_json(table, j))
+                .collect::<openledger_indexer::Result<Vec<_>>>()
+        })
+        .await
+        .map_err(|e| async_graphql::Error::new(e.to_string()))?
+        .map_err(|e| async_graphql::Error::new(e.to_string()))
+    }
+
+    async fn count(&self, sql: String, binds: Vec<Bind>) -> async_graphql::Result<i64> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut db = db.lock().unwrap_or_else(|e| e.into_inner());
+            db.sql().query_count(&sql, binds)
+        })
+        .await
+        .map_err(|e| async_graphql::Error::new(e.to_string()))?
+        .map_err(|e| async_graphql::Error::new(e.to_string()))
+    }
+
+    fn dialect(&self) -> openledger_indexer::db::Dialect {
+        self.db.lock().unwrap_or_else(|e| e.into_inner()).dialect()
+    }
+}
+
+fn refused(r: Refused) -> async_graphql::Error {
+    async_graphql::Error::new(r.0)
+}
+
+/// A cell as a GraphQL value.
+fn cell(v: &Cell) -> Value {
+    match v {
+        Cell::Null => Value::Null,
+        Cell::Int(i) => Value::from(*i),
+        Cell::Amount(a) => Value::from(a.to_string()),
+        Cell::Text(s) => Value::from(s.clone()),
+        Cell::Bool(b) => Value::from(*b),
+    }
+}
+
+fn type_of(kind: Kind) -> &'static str {
+    scalar_of(kind)
+}
+
+/// The arguments of a collection (and of a list of children).
+fn collection_args(field: Field, table: &Table) -> Field {
+    field
+        .argument(InputValue::new("first", TypeRef::named(TypeRef::INT)))
+        .argument(InputValue::new("skip", TypeRef::named(TypeRef::INT)))
+        .argument(InputValue::new(
+            "orderBy",
+            TypeRef::named(format!("{}_orderBy", table.entity)),
+        ))
+        .argument(InputValue::new(
+            "orderDirection",
+            TypeRef::named("OrderDirection"),
+        ))
+        .argument(InputValue::new(
+            "where",
+            TypeRef::named(format!("{}_filter", table.entity)),
+        ))
+}
+
+struct Listing {
+    where_sql: String,
+    binds: Vec<Bind>,
+    order: String,
+    first: i64,
+    skip: i64,
+}
+
+/// The SQL of a collection query from its arguments, with `extra` conditions (a parent's id).
+fn listing(
+    ctx: &ResolverContext<'_>,
+    reader: &Reader,
+    table: &'static Table,
+    extra: Option<(&str, String)>,
+) -> async_graphql::Result<Listing> {
+    let (first, skip) = page(
+        ctx.args.get("first").map(|v| v.i64()).transpose()?,
+        ctx.args.get("skip").map(|v| v.i64()).transpose()?,
+    )
+    .map_err(refused)?;
+    let mut w = Where::new(reader.dialect());
+    let mut conds = Vec::new();
+    if let Some((column, id)) = extra {
+        let mark = w.bind(Bind::Text(Some(id)));
+        conds.push(format!("t.{column} = {mark}"));
+    }
+    if let Some(filter) = ctx.args.get("where") {
+        let json = filter.as_value().clone().into_json()?;
+        conds.push(w.filter(table, "t", &json, 0).map_err(refused)?);
+    }
+    let order_column = match ctx.args.get("orderBy") {
+        Some(v) => column_of(table, v.enum_name()?)
+            .map(|c| c.name)
+            .ok_or_else(|| async_graphql::Error::new("unknown orderBy"))?,
+        None => "id",
+    };
+    let descending = match ctx.args.get("orderDirection") {
+        Some(v) => v.enum_name()? == "desc",
+        None => false,
+    };
+    let direction = if descending { "DESC" } else { "ASC" };
+    let order = if order_column == "id" {
+        format!("t.id {direction}")
+    } else {
+        format!("t.{order_column} {direction}, t.id {direction}")
+    };
+    Ok(Listing {
+        where_sql: if conds.is_empty() {
+            "1 = 1".into()
+        } else {
+            conds.join(" AND ")
+        },
+        binds: w.binds,
+        order,
+        first,
+        skip,
+    })
+}
+
+async fn list(
+    ctx: ResolverContext<'_>,
+    table: &'static Table,
+    extra: Option<(&str, String)>,
+) -> async_graphql::Result<Option<FieldValue<'static>>> {
+    let reader = ctx.data::<Reader>()?.clone();
+    let l = listing(&ctx, &reader, table, extra)?;
+    let sql = format!(
+        "SELECT {} AS j FROM {} t WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
+        reader.dialect().json_row(table, "t"),
+        table.name,
+        l.where_sql,
+        l.order,
+        l.first,
+        l.skip
+    );
+    let rows = reader.rows(table, sql, l.binds).await?;
+    Ok(Some(FieldValue::list(
+        rows.into_iter().map(FieldValue::owned_any),
+    )))
+}
+
+async fn one(
+    reader: &Reader,
+    table: &'static Table,
+    id: String,
+) -> async_graphql::Result<Option<Row>> {
+    let sql = format!(
+        "SELECT {} AS j FROM {} t WHERE t.id = {}",
+        reader.dialect().json_row(table, "t"),
+        table.name,
+        reader.dialect().placeholder(1)
+    );
+    Ok(reader
+        .rows(table, sql, vec![Bind::Text(Some(id))])
+        .await?
+        .into_iter()
+        .next())
+}
+
+/// A connection page: `first` rows after the cursor (the last row's id), in id order.
+async fn connection(
+    ctx: ResolverContext<'_>,
+    table: &'static Table,
+) -> async_graphql::Result<Option<FieldValue<'static>>> {
+    let reader = ctx.data::<Reader>()?.clone();
+    let (first, _) =
+        page(ctx.args.get("first").map(|v| v.i64()).transpose()?, None).map_err(refused)?;
+    let mut w = Where::new(reader.dialect());
+    let mut conds = vec!["1 = 1".to_owned()];
+    if let Some(filter) = ctx.args.get("where") {
+        let json = filter.as_value().clone().into_json()?;
+        conds.push(w.filter(table, "t", &json, 0).map_err(refused)?);
+    }
+    let count_binds = w.binds.clone();
+    let count_sql = format!(
+        "SELECT COUNT(*) AS n FROM {} t WHERE {}",
+        table.name,
+        conds.join(" AND ")
+    );
+    if let Some(after) = ctx.args.get("after") {
+        let mark = w.bind(Bind::Text(Some(after.string()?.to_owned())));
+        conds.push(format!("t.id > {mark}"));
+    }
+    let sql = format!(
+        "SELECT {} AS j FROM {} t WHERE {} ORDER BY t.id LIMIT {}",
+        reader.dialect().json_row(table, "t"),
+        table.name,
+        conds.join(" AND "),
+        first + 1
+    );
+    let mut rows = reader.rows(table, sql, w.binds).await?;
+    let total = reader.count(count_sql, count_binds).await?;
+    let has_next = rows.len() as i64 > first;
+    rows.truncate(first as usize);
+    Ok(Some(FieldValue::owned_any(Page {
+        rows,
+        has_next,
+        total,
+    })))
+}
+
+struct Page {
+    rows: Vec<Row>,
+    has_next: bool,
+    total: i64,
+}
+
+/// The head of the index, for `_meta`.
+struct Meta {
+    number: i64,
+    hash: String,
+    timestamp: i64,
+}
+
+/// Builds the schema over `reader`.
+pub fn schema(reader: Reader) -> Result<Schema, SchemaError> {
+    let mut query = Object::new("Query");
+    let mut builder = Schema::build("Query", None, None);
+    builder = builder
+        .register(Scalar::new("BigInt").description("A uint256, as a decimal string."))
+        .register(
+            Scalar::new("Bytes").description("An address or hash, as 0x-prefixed lowercase hex."),
+        )
+        .register(Enum::new("OrderDirection").item("asc").item("desc"))
+        .register(
+            Object::new("PageInfo")
+                .field(Field::new(
+                    "hasNextPage",
+                    TypeRef::named_nn(TypeRef::BOOLEAN),
+                    |ctx| {
+                        FieldFuture::new(async move {
+                            let p = ctx.parent_value.try_downcast_ref::<Page>()?;
+                            Ok(Some(Value::from(p.has_next)))
+                        })
+                    },
+                ))
+                .field(Field::new(
+                    "endCursor",
+                    TypeRef::named(TypeRef::STRING),
+                    |ctx| {
+                        FieldFuture::new(async move {
+                            let p = ctx.parent_value.try_downcast_ref::<Page>()?;
+                            Ok(p.rows.last().map(|r| Value::from(r.id().to_owned())))
+                        })
+                    },
+                )),
+        );
+    for table in catalog::TABLES {
+        let mut object = Object::new(table.entity);
+        for column in table.all_columns() {
+            let name = field_name(column.name);
+            let col = column.name;
+            if let Some(target) = column.refers {
+                let target = catalog::table(target).expect("reference");
+                let ty = if column.nullable {
+                    TypeRef::named(target.entity)
+                } else {
+                    TypeRef::named_nn(target.entity)
+                };
+                object = object.field(Field::new(name, ty, move |ctx| {
+                    FieldFuture::new(async move {
+                        let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+                        let Cell::Text(id) = row.get(col) else {
+                            return Ok(None);
+                        };
+                        let reader = ctx.data::<Reader>()?.clone();
+                        Ok(one(&reader, target, id.clone())
+                            .await?
+                            .map(FieldValue::owned_any))
+                    })
+                }));
+                continue;
+            }
+            let scalar = if column.name == "id" {
+                TypeRef::ID
+            } else {
+                type_of(column.kind)
+            };
+            let ty = if column.nullable {
+                TypeRef::named(scalar)
+            } else {
+                TypeRef::named_nn(scalar)
+            };
+            object = object.field(Field::new(name, ty, move |ctx| {
+                FieldFuture::new(async move {
+                    let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+                    Ok(Some(cell(row.get(col))))
+                })
+            }));
+        }
+        for kids in table.children {
+            let child = catalog::table(kids.table).expect("child");
+            let column = kids.column;
+            let field = Field::new(
+                kids.field,
+                TypeRef::named_nn_list_nn(child.entity),
+                move |ctx| {
+                    FieldFuture::new(async move {
+                        let id = ctx.parent_value.try_downcast_ref::<Row>()?.id().to_owned();
+                        list(ctx, child, Some((column, id))).await
+                    })
+                },
+            );
+            object = object.field(collection_args(field, child));
+        }
+        builder = builder.register(object);
+
+        // Filters and ordering.
+        let mut filter = InputObject::new(format!("{}_filter", table.entity));
+        let mut order = Enum::new(format!("{}_orderBy", table.entity));
+        for column in table.all_columns() {
+            let name = field_name(column.name);
+            order = order.item(name.clone());
+            let scalar = if column.refers.is_some() {
+                TypeRef::STRING
+            } else {
+                type_of(column.kind)
+            };
+            filter = filter.field(InputValue::new(name.clone(), TypeRef::named(scalar)));
+            for (suffix, _) in query::ops_of(column.kind) {
+                let ty = if suffix.ends_with("in") {
+                    TypeRef::named_nn_list(scalar)
+                } else {
+                    TypeRef::named(scalar)
+                };
+                filter = filter.field(InputValue::new(format!("{name}{suffix}"), ty));
+            }
+            if let Some(target) = column.refers {
+                let target = catalog::table(target).expect("reference");
+                filter = filter.field(InputValue::new(
+                    format!("{name}_"),
+                    TypeRef::named(format!("{}_filter", target.entity)),
+                ));
+            }
+        }
+        let me = format!("{}_filter", table.entity);
+        filter = filter
+            .field(InputValue::new("and", TypeRef::named_nn_list(me.clone())))
+            .field(InputValue::new("or", TypeRef::named_nn_list(me)));
+        builder = builder.register(filter).register(order);
+
+        // Connection types.
+        let edge = format!("{}Edge", table.entity);
+        let conn = format!("{}Connection", table.entity);
+        builder = builder
+            .register(
+                Object::new(edge.clone())
+                    .field(Field::new(
+                        "cursor",
+                        TypeRef::named_nn(TypeRef::STRING),
+                        |ctx| {
+                            FieldFuture::new(async move {
+                                let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+                                Ok(Some(Value::from(row.id().to_owned())))
+                            })
+                        },
+                    ))
+                    .field(Field::new("node", TypeRef::named_nn(table.entity), |ctx| {
+                        FieldFuture::new(async move {
+                            let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+                            Ok(Some(FieldValue::owned_any(row.clone())))
+                        })
+                    })),
+            )
+            .register(
+                Object::new(conn.clone())
+                    .field(Field::new(
+                        "totalCount",
+                        TypeRef::named_nn(TypeRef::INT),
+                        |ctx| {
+                            FieldFuture::new(async move {
+                                let p = ctx.parent_value.try_downcast_ref::<Page>()?;
+                                Ok(Some(Value::from(p.total)))
+                            })
+                        },
+                    ))
+                    .field(Field::new(
+                        "edges",
+                        TypeRef::named_nn_list_nn(edge),
+                        |ctx| {
+                            FieldFuture::new(async move {
+                                let p = ctx.parent_value.try_downcast_ref::<Page>()?;
+                                Ok(Some(FieldValue::list(
+                                    p.rows.iter().cloned().map(FieldValue::owned_any),
+                                )))
+                            })
+                        },
+                    ))
+                    .field(Field::new(
+                        "pageInfo",
+                        TypeRef::named_nn("PageInfo"),
+                        |ctx| {
+                            FieldFuture::new(async move {
+                                let p = ctx.parent_value.try_downcast_ref::<Page>()?;
+                                Ok(Some(FieldValue::borrowed_any(p)))
+                            })
+                        },
+                    )),
+            );
+
+        // Query fields.
+        let singular = {
+            let mut s = table.entity.to_owned();
+            s[..1].make_ascii_lowercase();
+            s
+        };
+        query = query.field(
+            Field::new(singular, TypeRef::named(table.entity), move |ctx| {
+                FieldFuture::new(async move {
+                    let id = ctx.args.try_get("id")?.string()?.to_owned();
+                    let reader = ctx.data::<Reader>()?.clone();
+                    Ok(one(&reader, table, id).await?.map(FieldValue::owned_any))
+                })
+            })
+            .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID))),
+        );
+        query = query.field(collection_args(
+            Field::new(
+                table.collection,
+                TypeRef::named_nn_list_nn(table.entity),
+                move |ctx| FieldFuture::new(async move { list(ctx, table, None).await }),
+            ),
+            table,
+        ));
+        query = query.field(
+            Field::new(
+                format!("{}Connection", table.collection),
+                TypeRef::named_nn(conn),
+                move |ctx| FieldFuture::new(async move { connection(ctx, table).await }),
+            )
+            .argument(InputValue::new("first", TypeRef::named(TypeRef::INT)))
+            .argument(InputValue::new("after", TypeRef::named(TypeRef::STRING)))
+            .argument(InputValue::new(
+                "where",
+                TypeRef::named(format!("{}_filter", table.entity)),
+            )),
+        );
+    }
+
+    // _meta
+    builder = builder
+        .register(
+            Object::new("_Block_")
+                .field(meta_field("number", TypeRef::INT, |m| {
+                    Value::from(m.number)
+                }))
+                .field(meta_field("hash", "Bytes", |m| Value::from(m.hash.clone())))
+                .field(meta_field("timestamp", TypeRef::INT, |m| {
+                    Value::from(m.timestamp)
+                })),
+        )
+        .register(Object::new("_Meta_").field(Field::new(
+            "block",
+            TypeRef::named_nn("_Block_"),
+            |ctx| {
+                FieldFuture::new(async move {
+                    let m = ctx.parent_value.try_downcast_ref::<Meta>()?;
+                    Ok(Some(FieldValue::borrowed_any(m)))
+                })
+            },
+        )));
+    query = query.field(Field::new("_meta", TypeRef::named("_Meta_"), |ctx| {
+        FieldFuture::new(async move {
+            let reader = ctx.data::<Reader>()?.clone();
+            let db = reader.db.clone();
+            let object = match reader.dialect() {
+                openledger_indexer::db::Dialect::Sqlite => "json_object",
+                openledger_indexer::db::Dialect::Postgres => "json_build_object",
+            };
+            let sql = format!(
+                "SELECT CAST({object}('n', block_number, 'h', block_hash, 't', block_timestamp) AS TEXT) AS j FROM checkpoint"
+            );
+            let head = tokio::task::spawn_blocking(move || {
+                let mut db = db.lock().unwrap_or_else(|e| e.into_inner());
+                db.sql().query_json(&sql, vec![])
+            });
+            let rows = head
+                .await
+                .map_err(|e| async_graphql::Error::new(e.to_string()))?
+                .map_err(|e| async_graphql::Error::new(e.to_string()))?;
+            Ok(rows.first().map(|j: &Json| {
+                FieldValue::owned_any(Meta {
+                    number: j["n"].as_i64().unwrap_or_default(),
+                    hash: j["h"].as_str().unwrap_or_default().to_owned(),
+                    timestamp: j["t"].as_i64().unwrap_or_default(),
+                })
+            }))
+        })
+    }));
+
+    builder
+        .register(query)
+        .data(reader)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+fn meta_field(name: &'static str, ty: &'static str, f: fn(&Meta) -> Value) -> Field {
+    Field::new(name, TypeRef::named_nn(ty), move |ctx| {
+        FieldFuture::new(async move {
+            let m = ctx.parent_value.try_downcast_ref::<Meta>()?;
+            Ok(Some(f(m)))
+        })
+    })
+}
+
+/// GraphiQL at `/`, queries at `/graphql` (POST and GET).
+pub fn router(schema: Schema) -> axum::Router {
+    use axum::{response::Html, routing::get};
+    let graphiql = async_graphql::http::GraphiQLSource::build()
+        .endpoint("/graphql")
+        .finish();
+    axum::Router::new()
+        .route("/", get(move || async move { Html(graphiql.clone()) }))
+        .route_service("/graphql", async_graphql_axum::GraphQL::new(schema))
+}
+
+/// Serves the API for the database at `database` on `listen` until `stop` resolves.
+pub async fn serve(
+    database: &str,
+    listen: std::net::SocketAddr,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<std::net::SocketAddr> {
+    let db = Database::open(database).map_err(std::io::Error::other)?;
+    let schema = schema(Reader::new(db)).map_err(std::io::Error::other)?;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router(schema))
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::warn!(target: "graphql", error = %e, "server stopped");
+        }
+    });
+    Ok(addr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed SDL is the schema; run with OPENLEDGER_WRITE_SDL=1 to rewrite it.
+    #[test]
+    fn the_committed_sdl_is_the_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("sdl.db").display().to_string()).unwrap();
+        let sdl = schema(Reader::new(db)).unwrap().sdl();
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql");
+        if std::env::var_os("OPENLEDGER_WRITE_SDL").is_some() {
+            std::fs::write(path, &sdl).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == sdl,
+            "graphql/schema.graphql is not the schema: rerun with OPENLEDGER_WRITE_SDL=1 and commit it"
+        );
+    }
+}

@@ -287,13 +287,10 @@ async fn the_index_equals_the_contracts_views_on_sqlite_and_postgres() {
     let devnet = paid_devnet(dir.path()).await;
     history(&devnet).await;
 
-    let sqlite = index(
-        &devnet,
-        dir.path().join("index.db").display().to_string(),
-        64,
-    )
-    .await;
+    let sqlite_path = dir.path().join("index.db").display().to_string();
+    let sqlite = index(&devnet, sqlite_path.clone(), 64).await;
     assert_matches_views(&devnet, &sqlite).await;
+    graphql_answers_from_the_index(&devnet, &sqlite_path).await;
     let postgres = index(&devnet, postgres_database("views"), 64).await;
     assert_matches_views(&devnet, &postgres).await;
     // One schema: both databases hold the same rows.
@@ -500,4 +497,156 @@ async fn more_transfer(devnet: &Devnet, from: &PrivateKeySigner, to: Address, am
         .get_receipt()
         .await
         .unwrap();
+}
+
+async fn gql(url: &str, query: &str) -> Value {
+    reqwest::Client::new()
+        .post(url)
+        .json(&serde_json::json!({ "query": query }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Each query family over real HTTP: entities with relations and children, filters (nested
+/// too), ordering, both pagination styles at their edges, `_meta`, and the hostile queries.
+async fn graphql_answers_from_the_index(devnet: &Devnet, database: &str) {
+    let demo = devnet.demo().unwrap().clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let addr = openledger_graphql::serve(database, "127.0.0.1:0".parse().unwrap(), async {
+        let _ = stop_rx.await;
+    })
+    .await
+    .unwrap();
+    let url = format!("http://{addr}/graphql");
+    let page = reqwest::get(format!("http://{addr}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("graphiql"), "GraphiQL at /");
+
+    let model = demo.model_id.to_string();
+    let r = gql(&url, &format!(r#"{{ _meta {{ block {{ number hash }} }} model(id: "{model}") {{ revenue charges chargeList(first: 5) {{ amount collected payer {{ id }} }} }} }}"#)).await;
+    assert!(r["errors"].is_null(), "{r}");
+    let charges = r["data"]["model"]["chargeList"].as_array().unwrap();
+    assert_eq!(charges.len(), 1, "{r}");
+    assert_eq!(charges[0]["amount"], r["data"]["model"]["revenue"]);
+    assert_eq!(charges[0]["payer"]["id"], addr_of(&demo.user));
+    assert!(r["data"]["_meta"]["block"]["number"].as_i64().unwrap() > 0);
+
+    // Filters, nested filters and ordering.
+    let curator = addr_of(&demo.curator);
+    let r = gql(&url, &format!(r#"{{ contributions(where: {{ datanet_: {{ owner: "{curator}" }}, status_in: ["accepted"] }}, orderBy: contributionId, orderDirection: desc) {{ contributionId datanet {{ id }} }} }}"#)).await;
+    let list = r["data"]["contributions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r}"));
+    assert_eq!(list.len(), demo.contribution_ids.len(), "{r}");
+    let ids: Vec<i64> = list
+        .iter()
+        .map(|c| c["contributionId"].as_i64().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "descending: {ids:?}");
+    let max = U256::MAX.to_string();
+    let r = gql(
+        &url,
+        &format!(r#"{{ charges(where: {{ amount_lte: "{max}", amount_gt: "0" }}) {{ id }} }}"#),
+    )
+    .await;
+    assert_eq!(
+        r["data"]["charges"].as_array().map(Vec::len),
+        Some(1),
+        "2^256 - 1 is exact: {r}"
+    );
+    let above = format!("{max}0");
+    let r = gql(
+        &url,
+        &format!(r#"{{ charges(where: {{ amount_gt: "{above}" }}) {{ id }} }}"#),
+    )
+    .await;
+    assert!(r["errors"].is_array(), "above 2^256 - 1 is refused: {r}");
+    let r = gql(&url, r#"{ charges(where: { amount_gte: "1", or: [{ collected: true }, { collected: false }] }) { id } }"#).await;
+    assert_eq!(r["data"]["charges"].as_array().unwrap().len(), 1, "{r}");
+
+    // Receipts with their attributions.
+    let r = gql(&url, r#"{ receipts { fee tokensOut attributions { ppm spans datanet { id } } batch { verification } } }"#).await;
+    let receipts = r["data"]["receipts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r}"));
+    assert_eq!(receipts.len(), 2, "{r}");
+    assert!(
+        receipts
+            .iter()
+            .all(|x| x["batch"]["verification"] == "verified")
+    );
+
+    // Both pagination styles at their edges.
+    let all = gql(&url, "{ accounts(first: 1000) { id } }").await;
+    let all: Vec<String> = all["data"]["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let arg = if after.is_empty() {
+            String::new()
+        } else {
+            format!(r#", after: "{after}""#)
+        };
+        let r = gql(&url, &format!("{{ accountsConnection(first: 2{arg}) {{ totalCount edges {{ cursor node {{ id }} }} pageInfo {{ hasNextPage endCursor }} }} }}")).await;
+        let c = &r["data"]["accountsConnection"];
+        assert_eq!(c["totalCount"].as_u64().unwrap() as usize, all.len(), "{r}");
+        for e in c["edges"].as_array().unwrap() {
+            seen.push(e["node"]["id"].as_str().unwrap().to_owned());
+        }
+        if !c["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            break;
+        }
+        after = c["pageInfo"]["endCursor"].as_str().unwrap().to_owned();
+    }
+    assert_eq!(seen, all, "cursor pages cover every row once, in order");
+    let r = gql(
+        &url,
+        &format!("{{ accounts(skip: {}) {{ id }} }}", all.len()),
+    )
+    .await;
+    assert_eq!(r["data"]["accounts"].as_array().unwrap().len(), 0);
+    let r = gql(&url, "{ accounts(first: 0) { id } }").await;
+    assert_eq!(r["data"]["accounts"].as_array().unwrap().len(), 0);
+
+    // Hostile queries are refused with clear errors.
+    for (query, says) in [
+        (
+            "{ accounts(first: 1001) { id } }",
+            "first must be between 0 and 1000",
+        ),
+        ("{ accounts(skip: 5001) { id } }", "skip must be between"),
+        ("{ accounts(where: { nope: 1 }) { id } }", "nope"),
+        (
+            "{ charges { model { chargeList { model { chargeList { model { chargeList { model { chargeList { model { id } } } } } } } } } } }",
+            "nested too deep",
+        ),
+        ("{ accounts { id ", "expected"),
+    ] {
+        let r = gql(&url, query).await;
+        let message = r["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{query}: {r}"));
+        assert!(
+            message.to_lowercase().contains(&says.to_lowercase()),
+            "{query}: {message}"
+        );
+    }
+    let _ = stop_tx.send(());
+}
+
+fn addr_of(k: &PrivateKeySigner) -> String {
+    format!("{:#x}", k.address())
 }
