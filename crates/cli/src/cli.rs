@@ -47,6 +47,95 @@ enum Command {
     /// Vouchers: the API keys of paid inference.
     #[command(subcommand)]
     Voucher(VoucherCommand),
+    /// Follow the suite's events into the index database (SQLite file or PostgreSQL URL),
+    /// reorg-safe and resumable, verifying settled batches' receipts with their operators.
+    Indexer(IndexerArgs),
+    /// Serve the GraphQL API (GraphiQL at /, queries at /graphql) over the index database.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct IndexerArgs {
+    /// Deployment manifest of the suite to index
+    #[arg(
+        long,
+        env = "OPENLEDGER_INDEXER_MANIFEST",
+        default_value = ".openledger/deployment.json",
+        value_name = "FILE"
+    )]
+    manifest: PathBuf,
+    /// JSON-RPC URL of a node of the deployment's chain
+    #[arg(
+        long,
+        env = "OPENLEDGER_INDEXER_RPC_URL",
+        default_value = "http://127.0.0.1:8545",
+        value_name = "URL"
+    )]
+    rpc_url: String,
+    /// The index: a SQLite file path, or a postgres:// URL
+    #[arg(
+        long,
+        env = "OPENLEDGER_INDEXER_DATABASE",
+        default_value = ".openledger/index.db",
+        value_name = "URL"
+    )]
+    database: String,
+    /// Blocks kept to rewind reorgs; a deeper reorg halts the indexer (restart with --resync)
+    #[arg(
+        long,
+        env = "OPENLEDGER_INDEXER_REORG_WINDOW",
+        default_value_t = 128,
+        value_name = "BLOCKS"
+    )]
+    reorg_window: u64,
+    /// How often to poll the head once caught up
+    #[arg(
+        long,
+        env = "OPENLEDGER_INDEXER_POLL_INTERVAL_MS",
+        default_value_t = 500,
+        value_name = "MS"
+    )]
+    poll_interval_ms: u64,
+    /// An operator's receipts API, as ADDRESS=URL (repeatable; the chain has no registry of them)
+    #[arg(long = "operator-url", value_name = "ADDRESS=URL", value_parser = parse_operator_url)]
+    operator_urls: Vec<(alloy::primitives::Address, String)>,
+    /// The receipts API of operators not named by --operator-url
+    #[arg(
+        long,
+        env = "OPENLEDGER_INDEXER_DEFAULT_OPERATOR_URL",
+        value_name = "URL"
+    )]
+    default_operator_url: Option<String>,
+    /// Empty the database and re-index from the deployment block
+    #[arg(long)]
+    resync: bool,
+}
+
+fn parse_operator_url(
+    s: &str,
+) -> std::result::Result<(alloy::primitives::Address, String), String> {
+    let (a, u) = s.split_once('=').ok_or("expected ADDRESS=URL")?;
+    Ok((a.parse().map_err(|e| format!("{a}: {e}"))?, u.to_owned()))
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// The index: a SQLite file path, or a postgres:// URL
+    #[arg(
+        long,
+        env = "OPENLEDGER_SERVE_DATABASE",
+        default_value = ".openledger/index.db",
+        value_name = "URL"
+    )]
+    database: String,
+    /// Address to listen on
+    #[arg(
+        long,
+        env = "OPENLEDGER_SERVE_LISTEN",
+        default_value = "127.0.0.1:8000",
+        value_name = "ADDR"
+    )]
+    listen: std::net::SocketAddr,
 }
 
 #[derive(Debug, Subcommand)]
@@ -173,6 +262,8 @@ pub fn run() -> Result<()> {
             ..Default::default()
         },
         Command::Voucher(VoucherCommand::Sign(ref a)) => return sign_voucher(a),
+        Command::Indexer(ref a) => return run_indexer(a),
+        Command::Serve(ref a) => return run_serve(a),
         Command::Config(ref a) => Overrides {
             oracle: a.oracle.clone(),
             deploy: a.deploy.clone(),
@@ -198,8 +289,67 @@ pub fn run() -> Result<()> {
             Command::Oracle(OracleCommand::Serve(_)) => {
                 Ok(openledger_oracle::serve(settings.oracle).await?)
             }
-            Command::Config(_) | Command::Voucher(_) => unreachable!("handled above"),
+            Command::Config(_) | Command::Voucher(_) | Command::Indexer(_) | Command::Serve(_) => {
+                unreachable!("handled above")
+            }
         }
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+async fn ctrl_c() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// `openledger indexer`: follows until Ctrl-C (or a reorg below the window).
+fn run_indexer(a: &IndexerArgs) -> Result<()> {
+    let deployment = openledger_chain::deploy::read_manifest(&a.manifest)
+        .with_context(|| format!("reading the manifest {}", a.manifest.display()))?;
+    let config = openledger_indexer::IndexerConfig {
+        database: a.database.clone(),
+        rpc_url: a.rpc_url.clone(),
+        deployment,
+        follow: openledger_indexer::FollowConfig {
+            window: a.reorg_window,
+            poll: std::time::Duration::from_millis(a.poll_interval_ms),
+            ..Default::default()
+        },
+        receipts: openledger_indexer::ReceiptSources {
+            operators: a.operator_urls.iter().cloned().collect(),
+            default: a.default_operator_url.clone(),
+        },
+        resync: a.resync,
+    };
+    runtime()?.block_on(async {
+        let indexer = openledger_indexer::Indexer::open(config).await?;
+        tracing::info!(target: "openledger::indexer", database = %openledger_indexer::db::redact(&a.database), "indexing");
+        Ok(indexer.run(ctrl_c()).await?)
+    })
+}
+
+/// `openledger serve`: the GraphQL API until Ctrl-C.
+fn run_serve(a: &ServeArgs) -> Result<()> {
+    runtime()?.block_on(async {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let addr = openledger_graphql::serve(&a.database, a.listen, async {
+            let _ = rx.await;
+        })
+        .await
+        .with_context(|| {
+            format!(
+                "serving the index {}",
+                openledger_indexer::db::redact(&a.database)
+            )
+        })?;
+        println!("GraphQL: http://{addr}/graphql (GraphiQL at http://{addr}/)");
+        ctrl_c().await;
+        let _ = tx.send(());
+        Ok(())
     })
 }
 
