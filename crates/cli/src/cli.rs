@@ -428,6 +428,12 @@ async fn devnet(settings: &Settings) -> Result<()> {
     let mut devnet = openledger_devnet::spawn(settings.devnet_config()).await?;
     print_deployment(devnet.deployment(), devnet.manifest());
     println!("rpc          {}", devnet.rpc_url());
+    if let Some(url) = devnet.graphql_url() {
+        println!(
+            "graphql      {url} (GraphiQL at {})",
+            url.trim_end_matches("graphql")
+        );
+    }
     println!("deployer     {} (anvil dev key #0)", devnet.accounts()[0]);
     match (devnet.oracle_url(), devnet.demo()) {
         (Some(url), Some(demo)) => {

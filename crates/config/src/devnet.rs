@@ -33,7 +33,14 @@ pub struct DevnetOptions {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub no_oracle: Option<bool>,
+    /// Port of the GraphQL API over the devnet's index (the indexer runs beside it, into
+    /// `<manifest dir>/index.db`); 0 picks a free one [default: 8000]
+    #[arg(long, env = "OPENLEDGER_DEVNET_GRAPHQL_PORT", value_name = "PORT")]
+    pub graphql_port: Option<u16>,
 }
+
+/// The GraphQL port `openledger devnet` uses unless told otherwise.
+pub const DEFAULT_GRAPHQL_PORT: u16 = 8000;
 
 /// Resolved `[devnet]` settings. Serializes as the `[devnet]` table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -46,6 +53,8 @@ pub struct DevnetSettings {
     pub accounts: usize,
     /// Start the chain only.
     pub no_oracle: bool,
+    /// Port of the GraphQL API over the devnet's index.
+    pub graphql_port: u16,
 }
 
 impl DevnetOptions {
@@ -56,6 +65,7 @@ impl DevnetOptions {
             chain_id: self.chain_id.or(lower.chain_id),
             accounts: self.accounts.or(lower.accounts),
             no_oracle: self.no_oracle.or(lower.no_oracle),
+            graphql_port: self.graphql_port.or(lower.graphql_port),
         }
     }
 
@@ -67,7 +77,9 @@ impl DevnetOptions {
             chain_id: d.chain_id,
             accounts: d.accounts,
             no_oracle: d.oracle.is_none(),
+            graphql_port: DEFAULT_GRAPHQL_PORT,
         };
+        set(&mut s.graphql_port, self.graphql_port);
         set(&mut s.port, self.port);
         set(&mut s.chain_id, self.chain_id);
         set(&mut s.accounts, self.accounts);

@@ -114,6 +114,7 @@ mod tests {
             s.devnet_config(),
             openledger_devnet::DevnetConfig {
                 oracle: Some(oracle),
+                graphql_port: Some(devnet::DEFAULT_GRAPHQL_PORT),
                 ..Default::default()
             }
         );
@@ -400,7 +401,7 @@ mod tests {
                 count += 1;
             }
         }
-        assert_eq!(count, 3 + 1 + 11 + 5 + 4 + 9 + 4, "options counted");
+        assert_eq!(count, 3 + 1 + 11 + 5 + 5 + 9 + 4, "options counted");
     }
 
     /// The `[default: ...]` an option's doc states.

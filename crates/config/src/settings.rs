@@ -55,6 +55,8 @@ impl Settings {
             oracle: (!self.devnet.no_oracle).then(|| self.oracle.clone()),
             // The devnet's oracle settles on the devnet's chain, with the demo economy.
             paid: true,
+            // The index of the devnet's chain, and the GraphQL API over it.
+            graphql_port: Some(self.devnet.graphql_port),
         }
     }
 

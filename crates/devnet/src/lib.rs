@@ -43,6 +43,9 @@ pub enum Error {
     /// Setting up the demo economy failed.
     #[error("devnet demo: {0}")]
     Demo(String),
+    /// The indexer failed to start or stopped with an error.
+    #[error(transparent)]
+    Indexer(#[from] openledger_indexer::Error),
     /// The oracle's serving task panicked or was cancelled.
     #[error("oracle task ended abnormally: {0}")]
     OracleTask(#[from] tokio::task::JoinError),
@@ -72,6 +75,10 @@ pub struct DevnetConfig {
     /// Run the oracle in paid mode against the devnet's chain, with the demo economy
     /// ([`demo`]) set up first. Default true.
     pub paid: bool,
+    /// Port of the GraphQL API over the devnet's index (`<manifest dir>/index.db`, SQLite,
+    /// rebuilt each start: the chain is new), or `None` to run neither the indexer nor the API;
+    /// 0 picks a free port. Default `None` (`openledger devnet` uses 8000).
+    pub graphql_port: Option<u16>,
 }
 
 impl Default for DevnetConfig {
@@ -84,6 +91,7 @@ impl Default for DevnetConfig {
             manifest: PathBuf::from(".openledger/deployment.json"),
             oracle: Some(openledger_oracle::Config::default()),
             paid: true,
+            graphql_port: None,
         }
     }
 }
@@ -96,6 +104,7 @@ pub struct Devnet {
     manifest: PathBuf,
     oracle: Option<OracleTask>,
     demo: Option<Demo>,
+    index: Option<IndexTask>,
     // Last: the chain stops after the oracle.
     anvil: AnvilInstance,
 }
@@ -107,6 +116,20 @@ struct OracleTask {
     payments: Option<openledger_oracle::Payments>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<openledger_oracle::Result<()>>,
+}
+
+/// The indexer and the GraphQL server over its database.
+#[derive(Debug)]
+struct IndexTask {
+    graphql: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<openledger_indexer::Result<()>>,
+}
+
+impl Drop for IndexTask {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl Drop for OracleTask {
@@ -196,11 +219,62 @@ pub async fn spawn(config: DevnetConfig) -> Result<Devnet> {
             })
         }
     };
+    let index = match config.graphql_port {
+        None => None,
+        Some(port) => {
+            let database = config
+                .manifest
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("index.db");
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
+            }
+            let database = database.display().to_string();
+            let indexer = openledger_indexer::Indexer::open(openledger_indexer::IndexerConfig {
+                database: database.clone(),
+                rpc_url: anvil.endpoint(),
+                deployment: deployment.clone(),
+                follow: openledger_indexer::FollowConfig {
+                    poll: std::time::Duration::from_millis(250),
+                    ..Default::default()
+                },
+                receipts: openledger_indexer::ReceiptSources {
+                    default: oracle.as_ref().map(|o| format!("http://{}", o.addr)),
+                    ..Default::default()
+                },
+                resync: false,
+            })
+            .await?;
+            let (stop, stopped) = oneshot::channel::<()>();
+            let (api_stop, api_stopped) = oneshot::channel::<()>();
+            let graphql = openledger_graphql::serve(
+                &database,
+                SocketAddr::from(([127, 0, 0, 1], port)),
+                async {
+                    let _ = api_stopped.await;
+                },
+            )
+            .await
+            .map_err(|e| Error::Demo(format!("GraphQL server: {e}")))?;
+            let task = tokio::spawn(indexer.run(async move {
+                let _ = stopped.await;
+                let _ = api_stop.send(());
+            }));
+            info!(target: "devnet", %graphql, "indexer and GraphQL started");
+            Some(IndexTask {
+                graphql,
+                stop: Some(stop),
+                task,
+            })
+        }
+    };
     Ok(Devnet {
         deployment,
         manifest: config.manifest,
         oracle,
         demo,
+        index,
         anvil,
     })
 }
@@ -252,6 +326,13 @@ impl Devnet {
         self.oracle.as_ref().and_then(|o| o.payments.as_ref())
     }
 
+    /// The GraphQL API's URL (`http://ADDR/graphql`), if the index runs.
+    pub fn graphql_url(&self) -> Option<String> {
+        self.index
+            .as_ref()
+            .map(|i| format!("http://{}/graphql", i.graphql))
+    }
+
     /// The oracle's bound address, if one was started.
     pub fn oracle_addr(&self) -> Option<SocketAddr> {
         self.oracle.as_ref().map(|o| o.addr)
@@ -276,6 +357,12 @@ impl Devnet {
     /// Stops the oracle (in-flight requests finish) and then the chain; reports how the
     /// oracle ended.
     pub async fn shutdown(mut self) -> Result<()> {
+        if let Some(mut index) = self.index.take() {
+            if let Some(stop) = index.stop.take() {
+                let _ = stop.send(());
+            }
+            (&mut index.task).await??;
+        }
         if let Some(mut oracle) = self.oracle.take() {
             if let Some(stop) = oracle.stop.take() {
                 let _ = stop.send(());

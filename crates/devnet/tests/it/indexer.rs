@@ -650,3 +650,31 @@ async fn graphql_answers_from_the_index(devnet: &Devnet, database: &str) {
 fn addr_of(k: &PrivateKeySigner) -> String {
     format!("{:#x}", k.address())
 }
+
+/// `openledger devnet` runs the indexer beside the chain and the GraphQL API over it: a batch
+/// settled while it follows the head shows up verified, with its receipts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_devnet_indexes_at_the_head_and_serves_graphql() {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = crate::paid::paid_devnet_graphql(dir.path()).await;
+    let url = devnet.graphql_url().expect("the index runs");
+    history(&devnet).await;
+    let head = provider(&devnet).get_block_number().await.unwrap();
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        last = gql(&url, "{ _meta { block { number } } batches { verification receipts chargeList { amount } } }").await;
+        let at = last["data"]["_meta"]["block"]["number"]
+            .as_u64()
+            .unwrap_or(0);
+        if at >= head && last["data"]["batches"][0]["verification"] == "verified" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        last["data"]["batches"][0]["verification"], "verified",
+        "{last}"
+    );
+    assert_eq!(last["data"]["batches"][0]["receipts"], 2, "{last}");
+    devnet.shutdown().await.unwrap();
+}

@@ -27,10 +27,28 @@ pub(crate) async fn paid_devnet(dir: &std::path::Path) -> Devnet {
     paid_devnet_with(dir, openledger_chain::deploy::DeployConfig::default()).await
 }
 
+/// [`paid_devnet`] with the indexer and the GraphQL API running (on a free port).
+pub(crate) async fn paid_devnet_graphql(dir: &std::path::Path) -> Devnet {
+    paid_devnet_full(
+        dir,
+        openledger_chain::deploy::DeployConfig::default(),
+        Some(0),
+    )
+    .await
+}
+
 /// [`paid_devnet`] with the suite deployed as `deploy` says.
 pub(crate) async fn paid_devnet_with(
     dir: &std::path::Path,
     deploy: openledger_chain::deploy::DeployConfig,
+) -> Devnet {
+    paid_devnet_full(dir, deploy, None).await
+}
+
+async fn paid_devnet_full(
+    dir: &std::path::Path,
+    deploy: openledger_chain::deploy::DeployConfig,
+    graphql_port: Option<u16>,
 ) -> Devnet {
     let mut oracle = openledger_oracle::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -46,6 +64,7 @@ pub(crate) async fn paid_devnet_with(
         deploy,
         manifest: dir.join("deployment.json"),
         oracle: Some(oracle),
+        graphql_port,
         ..Default::default()
     })
     .await
