@@ -678,3 +678,228 @@ async fn the_devnet_indexes_at_the_head_and_serves_graphql() {
     assert_eq!(last["data"]["batches"][0]["receipts"], 2, "{last}");
     devnet.shutdown().await.unwrap();
 }
+
+/// Paid requests; returns their receipt ids.
+async fn requests(devnet: &Devnet, prompts: &[&str]) -> Vec<alloy::primitives::B256> {
+    let demo = devnet.demo().unwrap().clone();
+    let model = format!("model-{}", demo.model_id);
+    let mut ids = Vec::new();
+    for prompt in prompts {
+        let (status, body) = post(
+            devnet,
+            "/v1/chat/completions",
+            Some(&demo.api_key),
+            &chat(&model, prompt, 8),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        ids.push(
+            body["openledger"]["receipt_id"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap(),
+        );
+    }
+    ids
+}
+
+/// An operator that settles batch 2 with data credits its receipts do not justify (a credit
+/// to a contribution no receipt names), and whose receipts API is down at first and then
+/// serves batch 1 with one fee changed: both batches are flagged with the reason, none of
+/// their receipts are stored, and the outage is retried, not fatal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tampered_receipt_or_credits_off_the_rule_are_flagged() {
+    use openledger_billing::batch::{BatchTerms, Billed, build};
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = paid_devnet(dir.path()).await;
+    let demo = devnet.demo().unwrap().clone();
+    let d = devnet.deployment().clone();
+    let payments = devnet.payments().unwrap().clone();
+    let p = provider(&devnet);
+
+    // Batch 1, honest, settled by the oracle.
+    requests(&devnet, &["Call me Ishmael.", "It is a truth universally"]).await;
+    assert!(payments.flush().await.unwrap());
+    until("batch 1 settles", || payments.ledger().settlements() > 0).await;
+
+    // Batch 2, settled by the operator's key with an unjustified credit.
+    let ids = requests(&devnet, &["Happy families are all alike"]).await;
+    let settlement = Settlement::new(d.contracts.settlement, &p);
+    let epoch = settlement.currentEpoch().call().await.unwrap();
+    let policy = settlement
+        .splitPolicyOf(epoch)
+        .call()
+        .await
+        .unwrap()
+        .policy
+        .into();
+    let now = p
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .unwrap()
+        .unwrap()
+        .header
+        .timestamp;
+    let entries: Vec<_> = ids
+        .iter()
+        .map(|id| payments.ledger().receipt(*id).unwrap().served)
+        .collect();
+    let items = entries
+        .iter()
+        .map(|s| Billed {
+            receipt: s.receipt.clone(),
+            voucher: openledger_billing::voucher::decode_api_key(&s.api_key).unwrap(),
+        })
+        .collect();
+    let terms = BatchTerms {
+        operator: demo.operator.address(),
+        sequence: 2,
+        deadline: now + 3_600,
+        policy_epoch: epoch,
+        policy,
+    };
+    let mut plan = build(&terms, items).unwrap();
+    let named: Vec<U256> = entries
+        .iter()
+        .flat_map(|s| s.receipt.attribution.iter().map(|w| w.contributionId))
+        .collect();
+    let unearned = *demo
+        .contribution_ids
+        .iter()
+        .find(|c| !named.contains(c))
+        .expect("a contribution the receipts do not name");
+    let weight = plan.batch.credits[0].weight;
+    plan.batch
+        .credits
+        .push(openledger_primitives::eip712::DataCredit {
+            modelId: demo.model_id,
+            datanetId: demo.datanet_id,
+            contributionId: unearned,
+            weight,
+        });
+    plan.batch
+        .credits
+        .sort_by_key(|c| (c.modelId, c.datanetId, c.contributionId));
+    let domain =
+        openledger_primitives::eip712::settlement_domain(d.chain_id, d.contracts.settlement);
+    let signed = plan.sign(&demo.operator, &domain).await.unwrap();
+    let call = signed.call();
+    let wallet = demo::wallet(&devnet.rpc_url(), &demo.operator).unwrap();
+    let receipt = Settlement::new(d.contracts.settlement, &wallet)
+        .settleBatch(call.batch, call.operatorSignature, call.vouchers)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(
+        receipt.status(),
+        "the chain cannot tell: only the receipts can"
+    );
+
+    // The operator's receipts API: down for the first two calls, then batch 1 tampered and
+    // batch 2 as served.
+    let honest_1 = crate::paid::get(&devnet, "/v1/batches/1").await;
+    let mut tampered = honest_1.clone();
+    let fee: U256 = tampered["receipts"][0]["fee"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    tampered["receipts"][0]["fee"] = Value::String((fee + U256::from(1)).to_string());
+    let batch_2 = serde_json::json!({
+        "receipts": entries.iter().map(|s| openledger_payments::receipt_json(&s.receipt)).collect::<Vec<_>>(),
+        "spans": entries.iter().map(|s| serde_json::to_value(&s.spans).unwrap()).collect::<Vec<_>>(),
+    });
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(operator_api(listener, calls.clone(), tampered, batch_2));
+
+    let mut config = config(
+        &devnet,
+        dir.path().join("flag.db").display().to_string(),
+        64,
+    );
+    config.receipts.default = Some(api);
+    let indexer = Indexer::open(config).await.unwrap();
+    let store = indexer.store();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(indexer.run(async {
+        let _ = stop_rx.await;
+    }));
+    until_async("both batches are decided", || {
+        let mut st = lock(&store);
+        st.checkpoint().unwrap().is_some_and(|c| c.number > 0)
+            && pending(&mut st) == 0
+            && st
+                .db()
+                .sql()
+                .query_count("SELECT COUNT(*) AS n FROM batches", vec![])
+                .unwrap()
+                == 2
+    })
+    .await;
+    let _ = stop_tx.send(());
+    task.await.unwrap().unwrap();
+    server.abort();
+    assert!(
+        calls.load(std::sync::atomic::Ordering::SeqCst) >= 4,
+        "the outage was retried"
+    );
+    let op = addr(demo.operator.address());
+    let b1 = row(&store, "batches", &format!("{op}-1"));
+    assert_eq!(b1["verification"], "flagged", "{b1}");
+    assert!(
+        b1["flag_reason"].as_str().unwrap().contains("hash to"),
+        "{b1}"
+    );
+    let b2 = row(&store, "batches", &format!("{op}-2"));
+    assert_eq!(b2["verification"], "flagged", "{b2}");
+    assert!(
+        b2["flag_reason"].as_str().unwrap().contains("credit rule"),
+        "{b2}"
+    );
+    let stored = lock(&store)
+        .db()
+        .sql()
+        .query_count("SELECT COUNT(*) AS n FROM receipts", vec![])
+        .unwrap();
+    assert_eq!(stored, 0, "no receipt of a flagged batch is stored");
+    devnet.shutdown().await.unwrap();
+}
+
+/// A receipts API answering 503 to its first two requests, then the documents given.
+async fn operator_api(
+    listener: tokio::net::TcpListener,
+    calls: Arc<std::sync::atomic::AtomicUsize>,
+    batch_1: Value,
+    batch_2: Value,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let Ok((mut socket, _)) = listener.accept().await else {
+            return;
+        };
+        let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut buf = vec![0u8; 4096];
+        let len = socket.read(&mut buf).await.unwrap_or(0);
+        let request = String::from_utf8_lossy(&buf[..len]).to_string();
+        let (status, body) = if n < 2 {
+            ("503 Service Unavailable", String::from("{}"))
+        } else if request.starts_with("GET /v1/batches/1 ") {
+            ("200 OK", batch_1.to_string())
+        } else if request.starts_with("GET /v1/batches/2 ") {
+            ("200 OK", batch_2.to_string())
+        } else {
+            ("404 Not Found", String::from("{}"))
+        };
+        let response = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = socket.write_all(response.as_bytes()).await;
+    }
+}
