@@ -96,6 +96,14 @@ struct IndexerArgs {
         value_name = "MS"
     )]
     poll_interval_ms: u64,
+    /// Blocks applied per commit during backfill (each commit moves the checkpoint)
+    #[arg(
+        long,
+        env = "OPENLEDGER_INDEXER_BLOCKS_PER_COMMIT",
+        default_value_t = 20_000,
+        value_name = "BLOCKS"
+    )]
+    blocks_per_commit: u64,
     /// An operator's receipts API, as ADDRESS=URL (repeatable; the chain has no registry of them)
     #[arg(long = "operator-url", value_name = "ADDRESS=URL", value_parser = parse_operator_url)]
     operator_urls: Vec<(alloy::primitives::Address, String)>,
@@ -317,6 +325,7 @@ fn run_indexer(a: &IndexerArgs) -> Result<()> {
         follow: openledger_indexer::FollowConfig {
             window: a.reorg_window,
             poll: std::time::Duration::from_millis(a.poll_interval_ms),
+            blocks_per_commit: a.blocks_per_commit.max(1),
             ..Default::default()
         },
         receipts: openledger_indexer::ReceiptSources {

@@ -2,6 +2,7 @@
 
 mod config;
 mod crash;
+mod indexer_kill;
 mod voucher;
 
 use std::process::Command;
@@ -17,6 +18,8 @@ pub fn openledger() -> Command {
             "OPENLEDGER_ORACLE_",
             "OPENLEDGER_DEPLOY_",
             "OPENLEDGER_DEVNET_",
+            "OPENLEDGER_INDEXER_",
+            "OPENLEDGER_SERVE_",
         ]
         .iter()
         .any(|p| name.starts_with(p))
