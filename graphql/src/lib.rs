@@ -21,19 +21,25 @@ pub mod query;
 
 use std::sync::{Arc, Mutex};
 
+use std::collections::HashMap;
+
 use async_graphql::{
     Value,
+    dataloader::{DataLoader, Loader},
     dynamic::{
         Enum, Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext,
-        Scalar, Schema, SchemaError, TypeRef,
+        Scalar, Schema, SchemaError, Subscription, SubscriptionField, SubscriptionFieldFuture,
+        TypeRef,
     },
 };
+use futures_util::StreamExt;
 use openledger_indexer::{
     catalog::{self, Kind, Table},
     db::{Bind, Database},
     value::{Row, Value as Cell},
 };
 use serde_json::Value as Json;
+use tokio::sync::watch;
 
 use query::{Refused, Where, column_of, field_name, page, scalar_of};
 
@@ -88,6 +94,51 @@ impl Reader {
 
     fn dialect(&self) -> openledger_indexer::db::Dialect {
         self.db.lock().unwrap_or_else(|e| e.into_inner()).dialect()
+    }
+}
+
+/// Loads the rows a page's relation fields name, one query per table for the whole page
+/// (no N+1).
+struct RowLoader {
+    reader: Reader,
+}
+
+impl Loader<(&'static str, String)> for RowLoader {
+    type Value = Row;
+    type Error = Arc<async_graphql::Error>;
+
+    async fn load(
+        &self,
+        keys: &[(&'static str, String)],
+    ) -> Result<HashMap<(&'static str, String), Row>, Self::Error> {
+        let mut by_table: HashMap<&'static str, Vec<String>> = HashMap::new();
+        for (t, id) in keys {
+            by_table.entry(t).or_default().push(id.clone());
+        }
+        let mut out = HashMap::new();
+        for (name, ids) in by_table {
+            let table = catalog::table(name).expect("catalog table");
+            let dialect = self.reader.dialect();
+            let marks = (1..=ids.len())
+                .map(|i| dialect.placeholder(i))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT {} AS j FROM {} t WHERE t.id IN ({marks})",
+                dialect.json_row(table, "t"),
+                table.name
+            );
+            let binds = ids.into_iter().map(|id| Bind::Text(Some(id))).collect();
+            for row in self
+                .reader
+                .rows(table, sql, binds)
+                .await
+                .map_err(Arc::new)?
+            {
+                out.insert((name, row.id().to_owned()), row);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -283,10 +334,152 @@ struct Meta {
     timestamp: i64,
 }
 
-/// Builds the schema over `reader`.
-pub fn schema(reader: Reader) -> Result<Schema, SchemaError> {
+/// The checkpoint the index has committed, watched by the subscriptions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Head {
+    /// The block number (0 before the first commit).
+    pub number: i64,
+}
+
+async fn read_meta(reader: &Reader) -> async_graphql::Result<Option<Meta>> {
+    let db = reader.db.clone();
+    let object = match reader.dialect() {
+        openledger_indexer::db::Dialect::Sqlite => "json_object",
+        openledger_indexer::db::Dialect::Postgres => "json_build_object",
+    };
+    let sql = format!(
+        "SELECT CAST({object}('n', block_number, 'h', block_hash, 't', block_timestamp) AS TEXT) AS j FROM checkpoint"
+    );
+    let rows = tokio::task::spawn_blocking(move || {
+        let mut db = db.lock().unwrap_or_else(|e| e.into_inner());
+        db.sql().query_json(&sql, vec![])
+    })
+    .await
+    .map_err(|e| async_graphql::Error::new(e.to_string()))?
+    .map_err(|e| async_graphql::Error::new(e.to_string()))?;
+    Ok(rows.first().map(|j: &Json| Meta {
+        number: j["n"].as_i64().unwrap_or_default(),
+        hash: j["h"].as_str().unwrap_or_default().to_owned(),
+        timestamp: j["t"].as_i64().unwrap_or_default(),
+    }))
+}
+
+/// Watches the database's checkpoint (every `every`), so subscriptions push after each
+/// committed block; the indexer may be another process.
+pub fn watch_head(reader: Reader, every: std::time::Duration) -> watch::Receiver<Head> {
+    let (tx, rx) = watch::channel(Head::default());
+    tokio::spawn(async move {
+        loop {
+            if let Ok(Some(m)) = read_meta(&reader).await {
+                tx.send_if_modified(|h| {
+                    let changed = h.number != m.number;
+                    h.number = m.number;
+                    changed
+                });
+            }
+            if tx.is_closed() {
+                return;
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
+    rx
+}
+
+/// The append-only tables with a live feed: `<collection>Added(where:)` pushes the rows of each
+/// newly committed block range. (Receipts and attributions arrive with their batch's
+/// verification, not with a block: follow `batchesAdded`, or `rewardsAdded(where: { kind_in:
+/// ["contribution", "datanet"] })` for attribution payouts.)
+pub const LIVE: &[&str] = &[
+    "batches",
+    "charges",
+    "rewards",
+    "claims",
+    "transfers",
+    "events",
+];
+
+fn live_field(table: &'static Table) -> SubscriptionField {
+    SubscriptionField::new(
+        format!("{}Added", table.collection),
+        TypeRef::named_nn_list_nn(table.entity),
+        move |ctx| {
+            SubscriptionFieldFuture::new(async move {
+                let reader = ctx.data::<Reader>()?.clone();
+                let mut head = ctx.data::<watch::Receiver<Head>>()?.clone();
+                let filter = match ctx.args.get("where") {
+                    Some(f) => Some(f.as_value().clone().into_json()?),
+                    None => None,
+                };
+                let mut last = head.borrow_and_update().number;
+                Ok(async_stream(move |tx| async move {
+                    while head.changed().await.is_ok() {
+                        let now = head.borrow_and_update().number;
+                        if now == last {
+                            continue;
+                        }
+                        let mut w = Where::new(reader.dialect());
+                        let lo = w.bind(Bind::Int(Some(last.min(now))));
+                        let hi = w.bind(Bind::Int(Some(now)));
+                        let mut cond = format!("t.block_number > {lo} AND t.block_number <= {hi}");
+                        if let Some(f) = &filter {
+                            match w.filter(table, "t", f, 0) {
+                                Ok(c) => cond = format!("{cond} AND {c}"),
+                                Err(e) => {
+                                    let _ = tx.send(Err(refused(e))).await;
+                                    return;
+                                }
+                            }
+                        }
+                        last = now;
+                        let sql = format!(
+                            "SELECT {} AS j FROM {} t WHERE {cond} ORDER BY t.block_number, t.log_index",
+                            reader.dialect().json_row(table, "t"),
+                            table.name
+                        );
+                        let item = reader.rows(table, sql, w.binds).await.map(|rows| {
+                            FieldValue::list(rows.into_iter().map(FieldValue::owned_any))
+                        });
+                        if tx.send(item).await.is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map(shorten))
+            })
+        },
+    )
+    .argument(InputValue::new(
+        "where",
+        TypeRef::named(format!("{}_filter", table.entity)),
+    ))
+}
+
+/// A `'static` item as one of the resolver's lifetime (FieldValue is covariant).
+fn shorten<'a>(
+    item: async_graphql::Result<FieldValue<'static>>,
+) -> async_graphql::Result<FieldValue<'a>> {
+    item
+}
+
+/// A stream fed by `f` through a channel.
+fn async_stream<F, Fut>(
+    f: F,
+) -> impl futures_util::Stream<Item = async_graphql::Result<FieldValue<'static>>> + Send
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<async_graphql::Result<FieldValue<'static>>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(f(tx));
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+/// Builds the schema over `reader`; subscriptions follow `head` (see [`watch_head`]).
+pub fn schema(reader: Reader, head: watch::Receiver<Head>) -> Result<Schema, SchemaError> {
     let mut query = Object::new("Query");
-    let mut builder = Schema::build("Query", None, None);
+    let mut subscription = Subscription::new("Subscription");
+    let mut builder = Schema::build("Query", None, Some("Subscription"));
     builder = builder
         .register(Scalar::new("BigInt").description("A uint256, as a decimal string."))
         .register(
@@ -469,6 +662,10 @@ pub fn schema(reader: Reader) -> Result<Schema, SchemaError> {
                     )),
             );
 
+        if LIVE.contains(&table.name) {
+            subscription = subscription.field(live_field(table));
+        }
+
         // Query fields.
         let singular = {
             let mut s = table.entity.to_owned();
@@ -533,35 +730,45 @@ pub fn schema(reader: Reader) -> Result<Schema, SchemaError> {
     query = query.field(Field::new("_meta", TypeRef::named("_Meta_"), |ctx| {
         FieldFuture::new(async move {
             let reader = ctx.data::<Reader>()?.clone();
-            let db = reader.db.clone();
-            let object = match reader.dialect() {
-                openledger_indexer::db::Dialect::Sqlite => "json_object",
-                openledger_indexer::db::Dialect::Postgres => "json_build_object",
-            };
-            let sql = format!(
-                "SELECT CAST({object}('n', block_number, 'h', block_hash, 't', block_timestamp) AS TEXT) AS j FROM checkpoint"
-            );
-            let head = tokio::task::spawn_blocking(move || {
-                let mut db = db.lock().unwrap_or_else(|e| e.into_inner());
-                db.sql().query_json(&sql, vec![])
-            });
-            let rows = head
-                .await
-                .map_err(|e| async_graphql::Error::new(e.to_string()))?
-                .map_err(|e| async_graphql::Error::new(e.to_string()))?;
-            Ok(rows.first().map(|j: &Json| {
-                FieldValue::owned_any(Meta {
-                    number: j["n"].as_i64().unwrap_or_default(),
-                    hash: j["h"].as_str().unwrap_or_default().to_owned(),
-                    timestamp: j["t"].as_i64().unwrap_or_default(),
-                })
-            }))
+            Ok(read_meta(&reader).await?.map(FieldValue::owned_any))
         })
     }));
+    subscription = subscription.field(SubscriptionField::new(
+        "head",
+        TypeRef::named_nn("_Block_"),
+        |ctx| {
+            SubscriptionFieldFuture::new(async move {
+                let reader = ctx.data::<Reader>()?.clone();
+                let head = ctx.data::<watch::Receiver<Head>>()?.clone();
+                Ok(
+                    tokio_stream::wrappers::WatchStream::from_changes(head).then(move |_| {
+                        let reader = reader.clone();
+                        async move {
+                            let m = read_meta(&reader).await?.unwrap_or(Meta {
+                                number: 0,
+                                hash: String::new(),
+                                timestamp: 0,
+                            });
+                            Ok::<_, async_graphql::Error>(FieldValue::owned_any(m))
+                        }
+                    }),
+                )
+            })
+        },
+    ));
 
+    let loader = DataLoader::new(
+        RowLoader {
+            reader: reader.clone(),
+        },
+        tokio::spawn,
+    );
     builder
         .register(query)
+        .register(subscription)
         .data(reader)
+        .data(head)
+        .data(loader)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .finish()
@@ -576,15 +783,21 @@ fn meta_field(name: &'static str, ty: &'static str, f: fn(&Meta) -> Value) -> Fi
     })
 }
 
-/// GraphiQL at `/`, queries at `/graphql` (POST and GET).
+/// GraphiQL at `/`, queries at `/graphql` (POST and GET), subscriptions over
+/// graphql-transport-ws (and the older graphql-ws) at `/graphql/ws`.
 pub fn router(schema: Schema) -> axum::Router {
     use axum::{response::Html, routing::get};
     let graphiql = async_graphql::http::GraphiQLSource::build()
         .endpoint("/graphql")
+        .subscription_endpoint("/graphql/ws")
         .finish();
     axum::Router::new()
         .route("/", get(move || async move { Html(graphiql.clone()) }))
-        .route_service("/graphql", async_graphql_axum::GraphQL::new(schema))
+        .route_service("/graphql", async_graphql_axum::GraphQL::new(schema.clone()))
+        .route_service(
+            "/graphql/ws",
+            async_graphql_axum::GraphQLSubscription::new(schema),
+        )
 }
 
 /// Serves the API for the database at `database` on `listen` until `stop` resolves.
@@ -594,7 +807,9 @@ pub async fn serve(
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<std::net::SocketAddr> {
     let db = Database::open(database).map_err(std::io::Error::other)?;
-    let schema = schema(Reader::new(db)).map_err(std::io::Error::other)?;
+    let reader = Reader::new(db);
+    let head = watch_head(reader.clone(), std::time::Duration::from_millis(200));
+    let schema = schema(reader, head).map_err(std::io::Error::other)?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
@@ -613,11 +828,12 @@ mod tests {
     use super::*;
 
     /// The committed SDL is the schema; run with OPENLEDGER_WRITE_SDL=1 to rewrite it.
-    #[test]
-    fn the_committed_sdl_is_the_schema() {
+    #[tokio::test]
+    async fn the_committed_sdl_is_the_schema() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(&dir.path().join("sdl.db").display().to_string()).unwrap();
-        let sdl = schema(Reader::new(db)).unwrap().sdl();
+        let (_tx, head) = watch::channel(Head::default());
+        let sdl = schema(Reader::new(db), head).unwrap().sdl();
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql");
         if std::env::var_os("OPENLEDGER_WRITE_SDL").is_some() {
             std::fs::write(path, &sdl).unwrap();

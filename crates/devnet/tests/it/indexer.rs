@@ -658,7 +658,30 @@ async fn the_devnet_indexes_at_the_head_and_serves_graphql() {
     let dir = tempfile::tempdir().unwrap();
     let devnet = crate::paid::paid_devnet_graphql(dir.path()).await;
     let url = devnet.graphql_url().expect("the index runs");
+    let mut live = subscribe(
+        &url,
+        "subscription { batchesAdded { id verification chargeList { amount } } }",
+    )
+    .await;
     history(&devnet).await;
+    // Pushed over graphql-transport-ws once the block settling the batch is committed.
+    let pushed = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let msg = next_message(&mut live).await;
+            assert_eq!(msg["type"], "next", "{msg}");
+            let batches = msg["payload"]["data"]["batchesAdded"]
+                .as_array()
+                .unwrap()
+                .clone();
+            if !batches.is_empty() {
+                return batches;
+            }
+        }
+    })
+    .await
+    .expect("a new batch is pushed");
+    assert_eq!(pushed.len(), 1);
+    assert_eq!(pushed[0]["chargeList"].as_array().unwrap().len(), 1);
     let head = provider(&devnet).get_block_number().await.unwrap();
     let mut last = Value::Null;
     for _ in 0..300 {
@@ -901,5 +924,45 @@ async fn operator_api(
             body.len()
         );
         let _ = socket.write_all(response.as_bytes()).await;
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a graphql-transport-ws subscription to `query` at the API whose HTTP URL is `url`.
+async fn subscribe(url: &str, query: &str) -> Socket {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+    let ws = format!("{}/ws", url.replacen("http://", "ws://", 1));
+    let mut request = ws.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket
+        .send(Message::text(r#"{"type":"connection_init"}"#))
+        .await
+        .unwrap();
+    assert_eq!(next_message(&mut socket).await["type"], "connection_ack");
+    let subscribe =
+        serde_json::json!({"id": "1", "type": "subscribe", "payload": {"query": query}});
+    socket
+        .send(Message::text(subscribe.to_string()))
+        .await
+        .unwrap();
+    socket
+}
+
+async fn next_message(socket: &mut Socket) -> Value {
+    use futures_util::StreamExt;
+    loop {
+        match socket.next().await.expect("the socket stays open").unwrap() {
+            tokio_tungstenite::tungstenite::Message::Text(t) => {
+                return serde_json::from_str(t.as_str()).unwrap();
+            }
+            _ => continue,
+        }
     }
 }
