@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod db;
 pub mod error;
 pub mod follow;
+pub mod metrics;
 pub mod receipts;
 pub mod schema;
 pub mod store;

@@ -117,6 +117,15 @@ struct IndexerArgs {
     /// Empty the database and re-index from the deployment block
     #[arg(long)]
     resync: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics (head lag, events, reorgs, flagged
+    /// batches)
+    #[arg(
+        long,
+        env = "OPENLEDGER_INDEXER_METRICS_LISTEN",
+        default_value = "127.0.0.1:9101",
+        value_name = "ADDR"
+    )]
+    metrics_listen: std::net::SocketAddr,
 }
 
 fn parse_operator_url(
@@ -335,6 +344,10 @@ fn run_indexer(a: &IndexerArgs) -> Result<()> {
         resync: a.resync,
     };
     runtime()?.block_on(async {
+        let metrics = openledger_indexer::metrics::serve(a.metrics_listen)
+            .await
+            .with_context(|| format!("serving metrics on {}", a.metrics_listen))?;
+        tracing::info!(target: "openledger::indexer", %metrics, "metrics at /metrics");
         let indexer = openledger_indexer::Indexer::open(config).await?;
         tracing::info!(target: "openledger::indexer", database = %openledger_indexer::db::redact(&a.database), "indexing");
         Ok(indexer.run(ctrl_c()).await?)

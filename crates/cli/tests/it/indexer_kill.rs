@@ -21,6 +21,23 @@ use serde_json::Value;
 use crate::openledger;
 
 fn start(manifest: &std::path::Path, rpc: &str, database: &str) -> Child {
+    start_with_metrics(manifest, rpc, database, 0)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_with_metrics(
+    manifest: &std::path::Path,
+    rpc: &str,
+    database: &str,
+    metrics_port: u16,
+) -> Child {
     openledger()
         .arg("indexer")
         .arg("--manifest")
@@ -35,6 +52,8 @@ fn start(manifest: &std::path::Path, rpc: &str, database: &str) -> Child {
             "--poll-interval-ms",
             "20",
         ])
+        .arg("--metrics-listen")
+        .arg(format!("127.0.0.1:{metrics_port}"))
         .env("OPENLEDGER_LOG", "warn")
         .spawn()
         .expect("the binary starts")
@@ -154,10 +173,24 @@ async fn sigkill_during_backfill_and_at_the_head_resumes_with_no_gap_and_no_dupl
     child.kill().unwrap();
     child.wait().unwrap();
     transfers(&rpc, &key, token, 10).await;
-    let mut child = start(&manifest, &rpc, &database);
+    let port = free_port();
+    let mut child = start_with_metrics(&manifest, &rpc, &database, port);
     transfers(&rpc, &key, token, 5).await;
     let head = p.get_block_number().await.unwrap();
     wait_for(&database, head);
+    // Its Prometheus metrics.
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "openledger_indexer_head_lag_blocks",
+        "openledger_indexer_events_total",
+    ] {
+        assert!(metrics.contains(name), "{name} in {metrics}");
+    }
     child.kill().unwrap();
     child.wait().unwrap();
 

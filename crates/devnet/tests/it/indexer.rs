@@ -966,3 +966,54 @@ async fn next_message(socket: &mut Socket) -> Value {
         }
     }
 }
+
+/// uint256 amounts near 2²⁵⁶ survive both databases exactly and sort as numbers.
+#[test]
+fn amounts_near_two_to_the_256_are_exact_on_sqlite_and_postgres() {
+    use openledger_indexer::value::Row;
+    let dir = tempfile::tempdir().unwrap();
+    let accounts = catalog::table("accounts").unwrap();
+    let values = [
+        U256::MAX,
+        U256::MAX - U256::from(1),
+        U256::from(1) << 255,
+        (U256::from(1) << 255) - U256::from(1),
+        U256::from(1),
+        U256::ZERO,
+    ];
+    for url in [
+        dir.path().join("exact.db").display().to_string(),
+        postgres_database("exact"),
+    ] {
+        let mut db = Database::open(&url).unwrap();
+        let rows: Vec<Row> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let mut r = Row::new(accounts, format!("a{i}"));
+                r.set("earned", *v).set("claimed", U256::MAX - *v);
+                r
+            })
+            .collect();
+        db.sql().write(&rows, true).unwrap();
+        for r in &rows {
+            assert_eq!(
+                db.sql().load(accounts, r.id()).unwrap().as_ref(),
+                Some(r),
+                "{url}"
+            );
+        }
+        let sql = format!(
+            "SELECT {} AS j FROM accounts t ORDER BY t.earned DESC",
+            db.dialect().json_row(accounts, "t")
+        );
+        let sorted = db.sql().query_json(&sql, vec![]).unwrap();
+        let got: Vec<U256> = sorted
+            .iter()
+            .map(|j| Row::from_json(accounts, j).unwrap().get("earned").amount())
+            .collect();
+        let mut expected = values.to_vec();
+        expected.sort_by(|a, b| b.cmp(a));
+        assert_eq!(got, expected, "{url}");
+    }
+}
