@@ -48,18 +48,55 @@ pub const MAX_DEPTH: usize = 10;
 /// Highest complexity accepted (each field counts 1).
 pub const MAX_COMPLEXITY: usize = 2_000;
 
-/// The database the API reads (one connection; queries run on the blocking pool).
+/// Database connections the server reads through.
+pub const READERS: usize = 4;
+
+/// The database the API reads: a few connections (SQLite readers in WAL mode do not block
+/// each other or the indexer), queries on the blocking pool.
 #[derive(Clone)]
 pub struct Reader {
-    db: Arc<Mutex<Database>>,
+    dbs: Arc<Vec<Mutex<Database>>>,
+    next: Arc<std::sync::atomic::AtomicUsize>,
+    dialect: openledger_indexer::db::Dialect,
+}
+
+fn join_error(e: tokio::task::JoinError) -> async_graphql::Error {
+    async_graphql::Error::new(e.to_string())
+}
+
+fn db_error(e: openledger_indexer::Error) -> async_graphql::Error {
+    async_graphql::Error::new(e.to_string())
 }
 
 impl Reader {
-    /// Reads `db`.
+    /// Reads through `db` alone.
     pub fn new(db: Database) -> Self {
+        Self::pool(vec![db])
+    }
+
+    /// Reads through these connections (at least one).
+    pub fn pool(dbs: Vec<Database>) -> Self {
+        let dialect = dbs[0].dialect();
         Self {
-            db: Arc::new(Mutex::new(db)),
+            dbs: Arc::new(dbs.into_iter().map(Mutex::new).collect()),
+            next: Default::default(),
+            dialect,
         }
+    }
+
+    /// Runs `f` on a free connection (or waits for the next one in turn).
+    fn with<T>(&self, f: impl FnOnce(&mut Database) -> T) -> T {
+        let n = self.dbs.len();
+        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for i in 0..n {
+            if let Ok(mut db) = self.dbs[(start + i) % n].try_lock() {
+                return f(&mut db);
+            }
+        }
+        let mut db = self.dbs[start % n]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        f(&mut db)
     }
 
     async fn rows(
@@ -68,32 +105,38 @@ impl Reader {
         sql: String,
         binds: Vec<Bind>,
     ) -> async_graphql::Result<Vec<Row>> {
-        let db = self.db.clone();
+        let me = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut db = db.lock().unwrap_or_else(|e| e.into_inner());
-            let rows = db.sql().query_json(&sql, binds)?;
-            rows.iter()
-                .map(|j| Row::from_json(table, j))
-                .collect::<openledger_indexer::Result<Vec<_>>>()
+            me.with(|db| {
+                let rows = db.sql().query_json(&sql, binds)?;
+                rows.iter()
+                    .map(|j| Row::from_json(table, j))
+                    .collect::<openledger_indexer::Result<Vec<_>>>()
+            })
         })
         .await
-        .map_err(|e| async_graphql::Error::new(e.to_string()))?
-        .map_err(|e| async_graphql::Error::new(e.to_string()))
+        .map_err(join_error)?
+        .map_err(db_error)
+    }
+
+    async fn json(&self, sql: String) -> async_graphql::Result<Vec<Json>> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.with(|db| db.sql().query_json(&sql, vec![])))
+            .await
+            .map_err(join_error)?
+            .map_err(db_error)
     }
 
     async fn count(&self, sql: String, binds: Vec<Bind>) -> async_graphql::Result<i64> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut db = db.lock().unwrap_or_else(|e| e.into_inner());
-            db.sql().query_count(&sql, binds)
-        })
-        .await
-        .map_err(|e| async_graphql::Error::new(e.to_string()))?
-        .map_err(|e| async_graphql::Error::new(e.to_string()))
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.with(|db| db.sql().query_count(&sql, binds)))
+            .await
+            .map_err(join_error)?
+            .map_err(db_error)
     }
 
     fn dialect(&self) -> openledger_indexer::db::Dialect {
-        self.db.lock().unwrap_or_else(|e| e.into_inner()).dialect()
+        self.dialect
     }
 }
 
@@ -136,6 +179,65 @@ impl Loader<(&'static str, String)> for RowLoader {
                 .map_err(Arc::new)?
             {
                 out.insert((name, row.id().to_owned()), row);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Loads a page's children lists given without arguments (the first 100 by id, as
+/// [`list`] would), one query per child table for the whole page.
+struct ChildLoader {
+    reader: Reader,
+}
+
+/// (child table, its column naming the parent, the parent's id); owned, as async keys must be.
+type ChildKey = (String, String, String);
+
+impl Loader<ChildKey> for ChildLoader {
+    type Value = Vec<Row>;
+    type Error = Arc<async_graphql::Error>;
+
+    async fn load(&self, keys: &[ChildKey]) -> Result<HashMap<ChildKey, Vec<Row>>, Self::Error> {
+        let mut groups: HashMap<(String, String), Vec<String>> = HashMap::new();
+        for (t, c, id) in keys {
+            groups
+                .entry((t.clone(), c.clone()))
+                .or_default()
+                .push(id.clone());
+        }
+        let mut out: HashMap<ChildKey, Vec<Row>> = HashMap::new();
+        for ((name, column), ids) in groups {
+            let table = catalog::table(&name).expect("catalog table");
+            let column = table.column(&column).expect("catalog column").name;
+            let dialect = self.reader.dialect();
+            let marks = (1..=ids.len())
+                .map(|i| dialect.placeholder(i))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT {} AS j FROM {} t WHERE t.{column} IN ({marks}) ORDER BY t.id",
+                dialect.json_row(table, "t"),
+                table.name
+            );
+            let binds = ids.iter().cloned().map(|id| Bind::Text(Some(id))).collect();
+            for id in ids {
+                out.insert((name.clone(), column.to_owned(), id), Vec::new());
+            }
+            for row in self
+                .reader
+                .rows(table, sql, binds)
+                .await
+                .map_err(Arc::new)?
+            {
+                let Cell::Text(parent) = row.get(column) else {
+                    continue;
+                };
+                if let Some(list) = out.get_mut(&(name.clone(), column.to_owned(), parent.clone()))
+                    && (list.len() as i64) < query::DEFAULT_FIRST
+                {
+                    list.push(row);
+                }
             }
         }
         Ok(out)
@@ -342,7 +444,6 @@ pub struct Head {
 }
 
 async fn read_meta(reader: &Reader) -> async_graphql::Result<Option<Meta>> {
-    let db = reader.db.clone();
     let object = match reader.dialect() {
         openledger_indexer::db::Dialect::Sqlite => "json_object",
         openledger_indexer::db::Dialect::Postgres => "json_build_object",
@@ -350,13 +451,7 @@ async fn read_meta(reader: &Reader) -> async_graphql::Result<Option<Meta>> {
     let sql = format!(
         "SELECT CAST({object}('n', block_number, 'h', block_hash, 't', block_timestamp) AS TEXT) AS j FROM checkpoint"
     );
-    let rows = tokio::task::spawn_blocking(move || {
-        let mut db = db.lock().unwrap_or_else(|e| e.into_inner());
-        db.sql().query_json(&sql, vec![])
-    })
-    .await
-    .map_err(|e| async_graphql::Error::new(e.to_string()))?
-    .map_err(|e| async_graphql::Error::new(e.to_string()))?;
+    let rows = reader.json(sql).await?;
     Ok(rows.first().map(|j: &Json| Meta {
         number: j["n"].as_i64().unwrap_or_default(),
         hash: j["h"].as_str().unwrap_or_default().to_owned(),
@@ -561,6 +656,18 @@ pub fn schema(reader: Reader, head: watch::Receiver<Head>) -> Result<Schema, Sch
                 move |ctx| {
                     FieldFuture::new(async move {
                         let id = ctx.parent_value.try_downcast_ref::<Row>()?.id().to_owned();
+                        if ctx.args.iter().next().is_none() {
+                            let loader = ctx.data::<DataLoader<ChildLoader>>()?;
+                            let key: ChildKey = (child.name.to_owned(), column.to_owned(), id);
+                            let rows = loader
+                                .load_one(key)
+                                .await
+                                .map_err(|e| (*e).clone())?
+                                .unwrap_or_default();
+                            return Ok(Some(FieldValue::list(
+                                rows.into_iter().map(FieldValue::owned_any),
+                            )));
+                        }
                         list(ctx, child, Some((column, id))).await
                     })
                 },
@@ -763,9 +870,16 @@ pub fn schema(reader: Reader, head: watch::Receiver<Head>) -> Result<Schema, Sch
         },
         tokio::spawn,
     );
+    let children = DataLoader::new(
+        ChildLoader {
+            reader: reader.clone(),
+        },
+        tokio::spawn,
+    );
     builder
         .register(query)
         .register(subscription)
+        .data(children)
         .data(reader)
         .data(head)
         .data(loader)
@@ -806,8 +920,11 @@ pub async fn serve(
     listen: std::net::SocketAddr,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<std::net::SocketAddr> {
-    let db = Database::open(database).map_err(std::io::Error::other)?;
-    let reader = Reader::new(db);
+    let dbs = (0..READERS)
+        .map(|_| Database::open(database))
+        .collect::<openledger_indexer::Result<Vec<_>>>()
+        .map_err(std::io::Error::other)?;
+    let reader = Reader::pool(dbs);
     let head = watch_head(reader.clone(), std::time::Duration::from_millis(200));
     let schema = schema(reader, head).map_err(std::io::Error::other)?;
     let listener = tokio::net::TcpListener::bind(listen).await?;

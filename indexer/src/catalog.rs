@@ -649,9 +649,16 @@ pub fn create_sql(postgres: bool) -> String {
                 t.name
             ));
         }
+        // A reference, with the block where there is one: "X's history, newest first" is
+        // one index range.
         for c in t.columns.iter().filter(|c| c.refers.is_some()) {
+            let cols = if t.append_only {
+                format!("{}, block_number", c.name)
+            } else {
+                c.name.to_owned()
+            };
             out.push_str(&format!(
-                "CREATE INDEX {0}_{1} ON {0} ({1});\n",
+                "CREATE INDEX {0}_{1} ON {0} ({cols});\n",
                 t.name, c.name
             ));
         }

@@ -165,7 +165,7 @@ CREATE TABLE model_versions (
     tx_hash TEXT NOT NULL
 );
 CREATE INDEX model_versions_block ON model_versions (block_number, log_index);
-CREATE INDEX model_versions_model ON model_versions (model);
+CREATE INDEX model_versions_model ON model_versions (model, block_number);
 
 CREATE TABLE model_datanets (
     id TEXT NOT NULL PRIMARY KEY,
@@ -178,9 +178,9 @@ CREATE TABLE model_datanets (
     tx_hash TEXT NOT NULL
 );
 CREATE INDEX model_datanets_block ON model_datanets (block_number, log_index);
-CREATE INDEX model_datanets_model_version ON model_datanets (model_version);
-CREATE INDEX model_datanets_model ON model_datanets (model);
-CREATE INDEX model_datanets_datanet ON model_datanets (datanet);
+CREATE INDEX model_datanets_model_version ON model_datanets (model_version, block_number);
+CREATE INDEX model_datanets_model ON model_datanets (model, block_number);
+CREATE INDEX model_datanets_datanet ON model_datanets (datanet, block_number);
 
 CREATE TABLE contribution_changes (
     id TEXT NOT NULL PRIMARY KEY,
@@ -195,8 +195,8 @@ CREATE TABLE contribution_changes (
     tx_hash TEXT NOT NULL
 );
 CREATE INDEX contribution_changes_block ON contribution_changes (block_number, log_index);
-CREATE INDEX contribution_changes_contribution ON contribution_changes (contribution);
-CREATE INDEX contribution_changes_datanet ON contribution_changes (datanet);
+CREATE INDEX contribution_changes_contribution ON contribution_changes (contribution, block_number);
+CREATE INDEX contribution_changes_datanet ON contribution_changes (datanet, block_number);
 
 CREATE TABLE stake_changes (
     id TEXT NOT NULL PRIMARY KEY,
@@ -212,7 +212,7 @@ CREATE TABLE stake_changes (
     tx_hash TEXT NOT NULL
 );
 CREATE INDEX stake_changes_block ON stake_changes (block_number, log_index);
-CREATE INDEX stake_changes_operator ON stake_changes (operator);
+CREATE INDEX stake_changes_operator ON stake_changes (operator, block_number);
 
 CREATE TABLE escrow_changes (
     id TEXT NOT NULL PRIMARY KEY,
@@ -230,9 +230,9 @@ CREATE TABLE escrow_changes (
     tx_hash TEXT NOT NULL
 );
 CREATE INDEX escrow_changes_block ON escrow_changes (block_number, log_index);
-CREATE INDEX escrow_changes_escrow ON escrow_changes (escrow);
-CREATE INDEX escrow_changes_payer ON escrow_changes (payer);
-CREATE INDEX escrow_changes_operator ON escrow_changes (operator);
+CREATE INDEX escrow_changes_escrow ON escrow_changes (escrow, block_number);
+CREATE INDEX escrow_changes_payer ON escrow_changes (payer, block_number);
+CREATE INDEX escrow_changes_operator ON escrow_changes (operator, block_number);
 
 CREATE TABLE voucher_revocations (
     id TEXT NOT NULL PRIMARY KEY,
@@ -245,7 +245,7 @@ CREATE TABLE voucher_revocations (
     tx_hash TEXT NOT NULL
 );
 CREATE INDEX voucher_revocations_block ON voucher_revocations (block_number, log_index);
-CREATE INDEX voucher_revocations_payer ON voucher_revocations (payer);
+CREATE INDEX voucher_revocations_payer ON voucher_revocations (payer, block_number);
 
 CREATE TABLE batches (
     id TEXT NOT NULL PRIMARY KEY,
@@ -265,7 +265,7 @@ CREATE TABLE batches (
     tx_hash TEXT NOT NULL
 );
 CREATE INDEX batches_block ON batches (block_number, log_index);
-CREATE INDEX batches_operator ON batches (operator);
+CREATE INDEX batches_operator ON batches (operator, block_number);
 
 CREATE TABLE charges (
     id TEXT NOT NULL PRIMARY KEY,
@@ -284,10 +284,10 @@ CREATE TABLE charges (
     tx_hash TEXT NOT NULL
 );
 CREATE INDEX charges_block ON charges (block_number, log_index);
-CREATE INDEX charges_batch ON charges (batch);
-CREATE INDEX charges_operator ON charges (operator);
-CREATE INDEX charges_payer ON charges (payer);
-CREATE INDEX charges_model ON charges (model);
+CREATE INDEX charges_batch ON charges (batch, block_number);
+CREATE INDEX charges_operator ON charges (operator, block_number);
+CREATE INDEX charges_payer ON charges (payer, block_number);
+CREATE INDEX charges_model ON charges (model, block_number);
 
 CREATE TABLE rewards (
     id TEXT NOT NULL PRIMARY KEY,
@@ -307,11 +307,11 @@ CREATE TABLE rewards (
     tx_hash TEXT NOT NULL
 );
 CREATE INDEX rewards_block ON rewards (block_number, log_index);
-CREATE INDEX rewards_account ON rewards (account);
-CREATE INDEX rewards_batch ON rewards (batch);
-CREATE INDEX rewards_model ON rewards (model);
-CREATE INDEX rewards_contribution ON rewards (contribution);
-CREATE INDEX rewards_datanet ON rewards (datanet);
+CREATE INDEX rewards_account ON rewards (account, block_number);
+CREATE INDEX rewards_batch ON rewards (batch, block_number);
+CREATE INDEX rewards_model ON rewards (model, block_number);
+CREATE INDEX rewards_contribution ON rewards (contribution, block_number);
+CREATE INDEX rewards_datanet ON rewards (datanet, block_number);
 
 CREATE TABLE claims (
     id TEXT NOT NULL PRIMARY KEY,
@@ -324,7 +324,7 @@ CREATE TABLE claims (
     tx_hash TEXT NOT NULL
 );
 CREATE INDEX claims_block ON claims (block_number, log_index);
-CREATE INDEX claims_account ON claims (account);
+CREATE INDEX claims_account ON claims (account, block_number);
 
 CREATE TABLE split_policies (
     id TEXT NOT NULL PRIMARY KEY,
@@ -373,11 +373,11 @@ CREATE TABLE receipts (
     tx_hash TEXT NOT NULL
 );
 CREATE INDEX receipts_block ON receipts (block_number, log_index);
-CREATE INDEX receipts_batch ON receipts (batch);
-CREATE INDEX receipts_operator ON receipts (operator);
-CREATE INDEX receipts_payer ON receipts (payer);
-CREATE INDEX receipts_model ON receipts (model);
-CREATE INDEX receipts_datanet ON receipts (datanet);
+CREATE INDEX receipts_batch ON receipts (batch, block_number);
+CREATE INDEX receipts_operator ON receipts (operator, block_number);
+CREATE INDEX receipts_payer ON receipts (payer, block_number);
+CREATE INDEX receipts_model ON receipts (model, block_number);
+CREATE INDEX receipts_datanet ON receipts (datanet, block_number);
 
 CREATE TABLE attributions (
     id TEXT NOT NULL PRIMARY KEY,
@@ -394,8 +394,8 @@ CREATE TABLE attributions (
     tx_hash TEXT NOT NULL
 );
 CREATE INDEX attributions_block ON attributions (block_number, log_index);
-CREATE INDEX attributions_receipt ON attributions (receipt);
-CREATE INDEX attributions_model ON attributions (model);
-CREATE INDEX attributions_datanet ON attributions (datanet);
-CREATE INDEX attributions_contribution ON attributions (contribution);
+CREATE INDEX attributions_receipt ON attributions (receipt, block_number);
+CREATE INDEX attributions_model ON attributions (model, block_number);
+CREATE INDEX attributions_datanet ON attributions (datanet, block_number);
+CREATE INDEX attributions_contribution ON attributions (contribution, block_number);
 
