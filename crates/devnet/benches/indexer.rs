@@ -290,6 +290,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
 
+/// A query family: the `i`th query's text.
+type QueryOf = Box<dyn Fn(usize) -> String + Send + Sync>;
+
 async fn graphql_latency(receipts: usize) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("receipts.db").display().to_string();
@@ -309,7 +312,7 @@ async fn graphql_latency(receipts: usize) {
     let users: Vec<String> = (0..1_000)
         .map(|u| format!("{:#x}", Address::with_last_byte(u as u8).create(u as u64)))
         .collect();
-    let families: Vec<(&str, Box<dyn Fn(usize) -> String + Send + Sync>)> = vec![
+    let families: Vec<(&str, QueryOf)> = vec![
         (
             "a user's receipts, newest first, with attributions (first 50)",
             Box::new(move |i| {
