@@ -93,6 +93,8 @@ pub struct Follower {
     config: FollowConfig,
     range: u64,
     progress: Option<indicatif::ProgressBar>,
+    /// Events applied by this follower, and since when: the progress line's events/s.
+    applied: (usize, std::time::Instant),
 }
 
 fn rpc(what: impl Into<String>) -> impl FnOnce(alloy::transports::TransportError) -> Error {
@@ -133,6 +135,7 @@ impl Follower {
             config,
             range,
             progress: None,
+            applied: (0, std::time::Instant::now()),
         }
     }
 
@@ -350,12 +353,14 @@ impl Follower {
 
     fn show_progress(&mut self, at: u64, head: u64, events: usize) {
         let from = self.config.from_block;
+        self.applied.0 += events;
+        let per_second = self.applied.0 as f64 / self.applied.1.elapsed().as_secs_f64().max(1e-3);
         if std::io::stderr().is_terminal() {
             let bar = self.progress.get_or_insert_with(|| {
                 let bar = indicatif::ProgressBar::new(head.saturating_sub(from));
                 bar.set_style(
                     indicatif::ProgressStyle::with_template(
-                        "{spinner} indexing [{bar:40}] block {msg} {per_sec} ETA {eta}",
+                        "{spinner} indexing [{bar:40}] block {msg} ETA {eta}",
                     )
                     .expect("template")
                     .progress_chars("=> "),
@@ -364,13 +369,13 @@ impl Follower {
             });
             bar.set_length(head.saturating_sub(from));
             bar.set_position(at.saturating_sub(from));
-            bar.set_message(format!("{at}/{head}"));
+            bar.set_message(format!("{at}/{head}, {per_second:.0} events/s"));
             if at >= head {
                 bar.finish_and_clear();
                 self.progress = None;
             }
         } else {
-            info!(target: "indexer::progress", block = at, head, events, "applied");
+            info!(target: "indexer::progress", block = at, head, events, events_per_second = per_second as u64, "applied");
         }
     }
 
