@@ -11,12 +11,14 @@
 //!   `chargeList`); time-bucketed aggregates are the `buckets` entities (hour, day, week).
 //! - `_meta { block { number hash timestamp } }`.
 //! - uint256 amounts as the `BigInt` scalar and hashes and addresses as `Bytes`, both strings.
-//! - Depth and complexity limits; the SDL is committed (`graphql/schema.graphql`) and a test
+//! - Depth and complexity limits, and a bound on the rows a query's lists may return
+//!   ([`cost`]); the SDL is committed (`graphql/schema.graphql`) and a test
 //!   fails when the schema changes without it.
 //!
 //! Not for: writing anything (the indexer is the only writer) or HTTP concerns beyond the
 //! [`router`].
 
+pub mod cost;
 pub mod query;
 
 use std::sync::{Arc, Mutex};
@@ -215,10 +217,15 @@ impl Loader<ChildKey> for ChildLoader {
                 .map(|i| dialect.placeholder(i))
                 .collect::<Vec<_>>()
                 .join(", ");
+            // At most a page per parent, read by the database, not filtered here: a model
+            // with a million charges reads 100 of them.
             let sql = format!(
-                "SELECT {} AS j FROM {} t WHERE t.{column} IN ({marks}) ORDER BY t.id",
+                "SELECT s.j AS j FROM (SELECT {} AS j, ROW_NUMBER() OVER \
+                 (PARTITION BY t.{column} ORDER BY t.id) AS n FROM {} t \
+                 WHERE t.{column} IN ({marks})) s WHERE s.n <= {} ORDER BY s.n",
                 dialect.json_row(table, "t"),
-                table.name
+                table.name,
+                query::DEFAULT_FIRST
             );
             let binds = ids.iter().cloned().map(|id| Bind::Text(Some(id))).collect();
             for id in ids {
@@ -876,9 +883,21 @@ pub fn schema(reader: Reader, head: watch::Receiver<Head>) -> Result<Schema, Sch
         },
         tokio::spawn,
     );
+    // Every list field, for the row bound: collections, their connections, children lists and
+    // the per-block subscription lists.
+    let mut lists = Vec::new();
+    for table in catalog::TABLES {
+        lists.push(table.collection.to_owned());
+        lists.push(format!("{}Connection", table.collection));
+        lists.push(format!("{}Added", table.collection));
+        lists.extend(table.children.iter().map(|k| k.field.to_owned()));
+    }
     builder
         .register(query)
         .register(subscription)
+        .extension(cost::RowLimit {
+            lists: Arc::new(lists),
+        })
         .data(children)
         .data(reader)
         .data(head)

@@ -15,7 +15,7 @@ use openledger_primitives::{
         OpenToken::OpenTokenEvents as T, OperatorRegistry::OperatorRegistryEvents as O,
         Settlement::SettlementEvents as S,
     },
-    deployment::Contracts,
+    deployment::{Contracts, Deployment},
 };
 
 use crate::{
@@ -78,6 +78,7 @@ struct At {
 pub struct Applier {
     contracts: Contracts,
     chain_id: u64,
+    treasury: Address,
 }
 
 fn t(name: &str) -> &'static Table {
@@ -99,11 +100,12 @@ fn small(v: U256, what: &str) -> Result<i64> {
 }
 
 impl Applier {
-    /// For the deployment `contracts` on chain `chain_id`.
-    pub fn new(contracts: Contracts, chain_id: u64) -> Self {
+    /// For the suite of `deployment`.
+    pub fn new(deployment: &Deployment) -> Self {
         Self {
-            contracts,
-            chain_id,
+            contracts: deployment.contracts,
+            chain_id: deployment.chain_id,
+            treasury: deployment.treasury,
         }
     }
 
@@ -139,6 +141,7 @@ impl Applier {
             store,
             changes,
             at: &at,
+            treasury: self.treasury,
         };
         let (contract, name) = if address == c.token {
             let e = T::decode_log(&log.inner).map_err(|e| decode_error("OpenToken", e))?;
@@ -184,6 +187,7 @@ struct Cx<'a> {
     store: &'a mut Store,
     changes: &'a mut Changes,
     at: &'a At,
+    treasury: Address,
 }
 
 impl Cx<'_> {
@@ -781,8 +785,18 @@ impl Cx<'_> {
                 "RewardCredited"
             }
             S::RewardsSlashed(e) => {
+                // Unvested operator rewards move to the treasury's claimable balance: the
+                // operator's net earnings fall and the treasury's rise by the same amount.
                 self.entity("operators", &hex_addr(e.operator))?
                     .add_amount("rewards_slashed", e.amount)?;
+                self.entity("accounts", &hex_addr(e.operator))?
+                    .add_amount("forfeited", e.amount)?
+                    .sub_amount("earned", e.amount)?;
+                let treasury = hex_addr(self.treasury);
+                self.entity("accounts", &treasury)?
+                    .add_amount("earned_slashed", e.amount)?
+                    .add_amount("earned", e.amount)?;
+                self.bucket(series::ACCOUNT_EARNINGS, &treasury, e.amount)?;
                 "RewardsSlashed"
             }
             S::Claimed(e) => {

@@ -298,6 +298,8 @@ pub const TABLES: &[Table] = &[
             col("earned_developer", Kind::Amount),
             col("earned_contribution", Kind::Amount),
             col("earned_datanet", Kind::Amount),
+            col("earned_slashed", Kind::Amount),
+            col("forfeited", Kind::Amount),
             col("earned", Kind::Amount),
             col("claimed", Kind::Amount),
             col("rewards", Kind::Int),

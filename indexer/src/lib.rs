@@ -95,7 +95,7 @@ impl Indexer {
             });
         }
         config.follow.from_block = config.follow.from_block.max(config.deployment.deploy_block);
-        let applier = apply::Applier::new(config.deployment.contracts, chain_id);
+        let applier = apply::Applier::new(&config.deployment);
         let follower = Follower::new(provider, applier, config.follow);
         let (head, _) = watch::channel(0);
         Ok(Self {

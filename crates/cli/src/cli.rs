@@ -13,8 +13,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use openledger_chain::deploy::{deploy_suite, write_manifest};
 use openledger_config::{
-    ChainOptions, ConfigFile, DeployOptions, DeploySettings, DevnetOptions, OracleOptions,
-    Overrides, Paths, Settings, SuiteOptions,
+    ChainOptions, ConfigFile, DeployOptions, DeploySettings, DevnetOptions, GraphqlOptions,
+    IndexerOptions, IndexerSettings, OracleOptions, Overrides, Paths, Settings, SuiteOptions,
+    env_layer,
 };
 use openledger_primitives::deployment::Deployment;
 use tracing_subscriber::EnvFilter;
@@ -24,7 +25,8 @@ use tracing_subscriber::EnvFilter;
 #[command(name = "openledger", version, about, propagate_version = true)]
 struct Cli {
     /// Configuration file, one table per component: `[oracle]`, `[oracle.engine]`,
-    /// `[oracle.tch]`, `[deploy]`, `[devnet]` [default: ./openledger.toml when it exists]
+    /// `[oracle.tch]`, `[deploy]`, `[devnet]`, `[indexer]`, `[graphql]`
+    /// [default: ./openledger.toml when it exists]
     #[arg(long, global = true, env = "OPENLEDGER_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -56,103 +58,18 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct IndexerArgs {
-    /// Deployment manifest of the suite to index
-    #[arg(
-        long,
-        env = "OPENLEDGER_INDEXER_MANIFEST",
-        default_value = ".openledger/deployment.json",
-        value_name = "FILE"
-    )]
-    manifest: PathBuf,
-    /// JSON-RPC URL of a node of the deployment's chain
-    #[arg(
-        long,
-        env = "OPENLEDGER_INDEXER_RPC_URL",
-        default_value = "http://127.0.0.1:8545",
-        value_name = "URL"
-    )]
-    rpc_url: String,
-    /// The index: a SQLite file path, or a postgres:// URL
-    #[arg(
-        long,
-        env = "OPENLEDGER_INDEXER_DATABASE",
-        default_value = ".openledger/index.db",
-        value_name = "URL"
-    )]
-    database: String,
-    /// Blocks kept to rewind reorgs; a deeper reorg halts the indexer (restart with --resync)
-    #[arg(
-        long,
-        env = "OPENLEDGER_INDEXER_REORG_WINDOW",
-        default_value_t = 128,
-        value_name = "BLOCKS"
-    )]
-    reorg_window: u64,
-    /// How often to poll the head once caught up
-    #[arg(
-        long,
-        env = "OPENLEDGER_INDEXER_POLL_INTERVAL_MS",
-        default_value_t = 500,
-        value_name = "MS"
-    )]
-    poll_interval_ms: u64,
-    /// Blocks applied per commit during backfill (each commit moves the checkpoint)
-    #[arg(
-        long,
-        env = "OPENLEDGER_INDEXER_BLOCKS_PER_COMMIT",
-        default_value_t = 20_000,
-        value_name = "BLOCKS"
-    )]
-    blocks_per_commit: u64,
-    /// An operator's receipts API, as ADDRESS=URL (repeatable; the chain has no registry of them)
-    #[arg(long = "operator-url", value_name = "ADDRESS=URL", value_parser = parse_operator_url)]
-    operator_urls: Vec<(alloy::primitives::Address, String)>,
-    /// The receipts API of operators not named by --operator-url
-    #[arg(
-        long,
-        env = "OPENLEDGER_INDEXER_DEFAULT_OPERATOR_URL",
-        value_name = "URL"
-    )]
-    default_operator_url: Option<String>,
-    /// Empty the database and re-index from the deployment block
+    #[command(flatten, next_help_heading = "Indexer ([indexer])")]
+    indexer: IndexerOptions,
+    /// Empty the database and re-index from the deployment block (an action, not a setting:
+    /// flag only)
     #[arg(long)]
     resync: bool,
-    /// Serve Prometheus metrics at http://ADDR/metrics (head lag, events, reorgs, flagged
-    /// batches)
-    #[arg(
-        long,
-        env = "OPENLEDGER_INDEXER_METRICS_LISTEN",
-        default_value = "127.0.0.1:9101",
-        value_name = "ADDR"
-    )]
-    metrics_listen: std::net::SocketAddr,
-}
-
-fn parse_operator_url(
-    s: &str,
-) -> std::result::Result<(alloy::primitives::Address, String), String> {
-    let (a, u) = s.split_once('=').ok_or("expected ADDRESS=URL")?;
-    Ok((a.parse().map_err(|e| format!("{a}: {e}"))?, u.to_owned()))
 }
 
 #[derive(Debug, Args)]
 struct ServeArgs {
-    /// The index: a SQLite file path, or a postgres:// URL
-    #[arg(
-        long,
-        env = "OPENLEDGER_SERVE_DATABASE",
-        default_value = ".openledger/index.db",
-        value_name = "URL"
-    )]
-    database: String,
-    /// Address to listen on
-    #[arg(
-        long,
-        env = "OPENLEDGER_SERVE_LISTEN",
-        default_value = "127.0.0.1:8000",
-        value_name = "ADDR"
-    )]
-    listen: std::net::SocketAddr,
+    #[command(flatten, next_help_heading = "GraphQL ([graphql])")]
+    graphql: GraphqlOptions,
 }
 
 #[derive(Debug, Subcommand)]
@@ -266,6 +183,7 @@ pub fn run() -> Result<()> {
                 ..Default::default()
             },
             devnet: a.devnet.clone(),
+            ..Default::default()
         },
         Command::Deploy(ref a) => Overrides {
             deploy: a.deploy.clone(),
@@ -279,12 +197,22 @@ pub fn run() -> Result<()> {
             ..Default::default()
         },
         Command::Voucher(VoucherCommand::Sign(ref a)) => return sign_voucher(a),
-        Command::Indexer(ref a) => return run_indexer(a),
-        Command::Serve(ref a) => return run_serve(a),
+        Command::Indexer(ref a) => Overrides {
+            indexer: a.indexer.clone(),
+            ..Default::default()
+        },
+        Command::Serve(ref a) => Overrides {
+            graphql: a.graphql.clone(),
+            ..Default::default()
+        },
+        // The indexer's and GraphQL server's flags collide with the others' (`--database`,
+        // `--listen`, `--rpc-url`): `config` takes their environment, not their flags.
         Command::Config(ref a) => Overrides {
             oracle: a.oracle.clone(),
             deploy: a.deploy.clone(),
             devnet: a.devnet.clone(),
+            indexer: env_layer()?,
+            graphql: env_layer()?,
         },
     };
     let (file, read) = ConfigFile::load(cli.config.as_deref())?;
@@ -292,9 +220,14 @@ pub fn run() -> Result<()> {
     if let Some(path) = &read {
         tracing::info!(target: "openledger::config", file = %path.display(), "configuration file read");
     }
-    if let Command::Config(_) = cli.command {
-        print!("{}", settings.to_toml()?);
-        return Ok(());
+    match cli.command {
+        Command::Config(_) => {
+            print!("{}", settings.to_toml()?);
+            return Ok(());
+        }
+        Command::Indexer(ref a) => return run_indexer(&settings.indexer, a.resync),
+        Command::Serve(_) => return run_serve(&settings.graphql),
+        _ => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -324,48 +257,33 @@ async fn ctrl_c() {
 }
 
 /// `openledger indexer`: follows until Ctrl-C (or a reorg below the window).
-fn run_indexer(a: &IndexerArgs) -> Result<()> {
-    let deployment = openledger_chain::deploy::read_manifest(&a.manifest)
-        .with_context(|| format!("reading the manifest {}", a.manifest.display()))?;
-    let config = openledger_indexer::IndexerConfig {
-        database: a.database.clone(),
-        rpc_url: a.rpc_url.clone(),
-        deployment,
-        follow: openledger_indexer::FollowConfig {
-            window: a.reorg_window,
-            poll: std::time::Duration::from_millis(a.poll_interval_ms),
-            blocks_per_commit: a.blocks_per_commit.max(1),
-            ..Default::default()
-        },
-        receipts: openledger_indexer::ReceiptSources {
-            operators: a.operator_urls.iter().cloned().collect(),
-            default: a.default_operator_url.clone(),
-        },
-        resync: a.resync,
-    };
+fn run_indexer(s: &IndexerSettings, resync: bool) -> Result<()> {
+    let deployment = openledger_chain::deploy::read_manifest(&s.manifest)
+        .with_context(|| format!("reading the manifest {}", s.manifest.display()))?;
+    let config = s.indexer_config(deployment, resync);
     runtime()?.block_on(async {
-        let metrics = openledger_indexer::metrics::serve(a.metrics_listen)
+        let metrics = openledger_indexer::metrics::serve(s.metrics_listen)
             .await
-            .with_context(|| format!("serving metrics on {}", a.metrics_listen))?;
+            .with_context(|| format!("serving metrics on {}", s.metrics_listen))?;
         tracing::info!(target: "openledger::indexer", %metrics, "metrics at /metrics");
         let indexer = openledger_indexer::Indexer::open(config).await?;
-        tracing::info!(target: "openledger::indexer", database = %openledger_indexer::db::redact(&a.database), "indexing");
+        tracing::info!(target: "openledger::indexer", database = %openledger_indexer::db::redact(&s.database), "indexing");
         Ok(indexer.run(ctrl_c()).await?)
     })
 }
 
 /// `openledger serve`: the GraphQL API until Ctrl-C.
-fn run_serve(a: &ServeArgs) -> Result<()> {
+fn run_serve(s: &openledger_config::GraphqlSettings) -> Result<()> {
     runtime()?.block_on(async {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let addr = openledger_graphql::serve(&a.database, a.listen, async {
+        let addr = openledger_graphql::serve(&s.database, s.listen, async {
             let _ = rx.await;
         })
         .await
         .with_context(|| {
             format!(
                 "serving the index {}",
-                openledger_indexer::db::redact(&a.database)
+                openledger_indexer::db::redact(&s.database)
             )
         })?;
         println!("GraphQL: http://{addr}/graphql (GraphiQL at http://{addr}/)");

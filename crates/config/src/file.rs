@@ -2,9 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Deserializer, de::Error as _};
+use serde::Deserialize;
 
-use crate::{DeployOptions, DevnetOptions, Error, OracleOptions, Result};
+use crate::{
+    DeployOptions, DevnetOptions, Error, GraphqlOptions, IndexerOptions, OracleOptions, Result,
+};
 
 /// The file read when no `--config` is given, from the working directory, if it exists.
 pub const DEFAULT_FILE: &str = "openledger.toml";
@@ -26,6 +28,13 @@ pub const DEFAULT_FILE: &str = "openledger.toml";
 ///
 /// [devnet]
 /// port = 8545
+///
+/// [indexer]
+/// database = "postgres://indexer@db.internal/openledger"
+/// operator_urls = ["0x70997970c51812dc3a010c7d01b50e0d17dc79c8=https://oracle.example"]
+///
+/// [graphql]
+/// listen = "0.0.0.0:8000"
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -36,27 +45,10 @@ pub struct ConfigFile {
     pub deploy: DeployOptions,
     /// `[devnet]`.
     pub devnet: DevnetOptions,
-    /// `[indexer]`, reserved for the indexer.
-    pub indexer: Reserved,
-    /// `[graphql]`, reserved for the GraphQL server.
-    pub graphql: Reserved,
-}
-
-/// A table reserved for a component not built yet: accepted, but only empty.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Reserved;
-
-impl<'de> Deserialize<'de> for Reserved {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let table = toml::Table::deserialize(d)?;
-        match table.keys().next() {
-            None => Ok(Self),
-            Some(key) => Err(D::Error::custom(format!(
-                "unknown key `{key}`: this table is reserved for a component that takes no \
-                 settings yet"
-            ))),
-        }
-    }
+    /// `[indexer]`.
+    pub indexer: IndexerOptions,
+    /// `[graphql]`.
+    pub graphql: GraphqlOptions,
 }
 
 impl ConfigFile {

@@ -1,12 +1,13 @@
 //! One layered configuration for every component of an OpenLedger node: the oracle
 //! (`[oracle]`, `[oracle.engine]`), the deployer (`[deploy]`), the local devnet (`[devnet]`),
-//! and reserved tables for the coming indexer (`[indexer]`) and GraphQL server (`[graphql]`).
+//! the indexer (`[indexer]`) and the GraphQL server (`[graphql]`).
 //!
 //! **What it is for:** the `openledger` binary's loader. Each setting is read from four
 //! layers, the later winning: the component library's default < `openledger.toml`
 //! ([`ConfigFile`]) < its `OPENLEDGER_<COMPONENT>_<FIELD>` environment variable < its flag.
 //! Each setting is declared once, as a field of an options struct ([`OracleOptions`],
-//! [`EngineOptions`], [`DeployOptions`], [`SuiteOptions`], [`DevnetOptions`]): the field's name
+//! [`EngineOptions`], [`DeployOptions`], [`SuiteOptions`], [`DevnetOptions`],
+//! [`IndexerOptions`], [`GraphqlOptions`]): the field's name
 //! is its TOML key and (kebab-cased) its flag, its `env` attribute names its variable, and its
 //! doc, which `--help` shows next to the variable, states its default. The same struct is the
 //! file's table (serde; unknown keys are refused, naming the key) and the env-and-flag overlay
@@ -26,6 +27,7 @@ mod deploy;
 mod devnet;
 mod error;
 mod file;
+mod index;
 mod oracle;
 mod paths;
 mod settings;
@@ -36,10 +38,14 @@ pub use deploy::{
 };
 pub use devnet::{DevnetOptions, DevnetSettings};
 pub use error::{Error, Result};
-pub use file::{ConfigFile, DEFAULT_FILE, Reserved};
+pub use file::{ConfigFile, DEFAULT_FILE};
+pub use index::{
+    DEFAULT_DATABASE, DEFAULT_GRAPHQL_LISTEN, DEFAULT_METRICS_LISTEN, GraphqlOptions,
+    GraphqlSettings, IndexerOptions, IndexerSettings, OperatorUrl,
+};
 pub use oracle::{ChainOptions, EngineOptions, OracleOptions, TchOptions};
 pub use paths::Paths;
-pub use settings::{Overrides, Settings};
+pub use settings::{Overrides, Settings, env_layer};
 
 /// Overwrites `target` with `value` when it is set.
 fn set<T>(target: &mut T, value: Option<T>) {
@@ -52,8 +58,8 @@ fn set<T>(target: &mut T, value: Option<T>) {
 mod tests {
     use std::path::PathBuf;
 
-    use alloy::primitives::{Address, U256};
-    use clap::{Args, CommandFactory, Parser};
+    use alloy::primitives::{Address, B256, U256};
+    use clap::{Args, Parser};
     use openledger_engine::WeightFormat;
     use openledger_primitives::split::SplitPolicy;
 
@@ -77,6 +83,7 @@ mod tests {
             oracle: f.oracle,
             deploy: f.deploy,
             devnet: f.devnet,
+            ..Default::default()
         }
     }
 
@@ -251,18 +258,114 @@ mod tests {
             ("[devnet]\nportt = 1\n", "portt"),
             ("[indexr]\n", "indexr"),
             ("listen = \"127.0.0.1:1\"\n", "listen"),
-            ("[indexer]\ndatabase = \"sqlite\"\n", "database"),
-            ("[graphql]\nlisten = \"127.0.0.1:1\"\n", "listen"),
+            ("[indexer]\ndatabse = \"x.db\"\n", "databse"),
+            ("[graphql]\nlisen = \"127.0.0.1:1\"\n", "lisen"),
         ] {
             let err = ConfigFile::from_toml(text)
                 .expect_err(&format!("{text:?} must be refused"))
                 .to_string();
             assert!(err.contains(&format!("`{key}`")), "{text:?}: {err}");
         }
-        let reserved = ConfigFile::from_toml("[indexer]\n[graphql]\n").unwrap();
-        assert_eq!(reserved, ConfigFile::default());
-        let err = ConfigFile::from_toml("[indexer]\ndatabase = 1\n").unwrap_err();
-        assert!(err.to_string().contains("reserved"), "{err}");
+        let empty = ConfigFile::from_toml("[indexer]\n[graphql]\n").unwrap();
+        assert_eq!(empty, ConfigFile::default());
+        let err = ConfigFile::from_toml("[indexer]\noperator_urls = [\"0x01\"]\n").unwrap_err();
+        assert!(err.to_string().contains("ADDRESS=URL"), "{err}");
+    }
+
+    /// The indexer's and the GraphQL server's tables layer like every other: flag > env >
+    /// file > default, a flag's list replacing the file's.
+    #[test]
+    fn the_indexer_and_graphql_tables_layer_like_the_others() {
+        #[derive(Debug, Parser)]
+        struct IndexerFlags {
+            #[command(flatten)]
+            indexer: IndexerOptions,
+        }
+        #[derive(Debug, Parser)]
+        struct GraphqlFlags {
+            #[command(flatten)]
+            graphql: GraphqlOptions,
+        }
+        let (a, b) = (Address::repeat_byte(0xa), Address::repeat_byte(0xb));
+        let file = format!(
+            "[indexer]\ndatabase = \"postgres://ix@db/openledger\"\nreorg_window = 64\n\
+             operator_urls = [\"{a}=http://a\"]\n[graphql]\nlisten = \"0.0.0.0:9000\"\n"
+        );
+        let flags = IndexerFlags::try_parse_from([
+            "x",
+            "--reorg-window",
+            "32",
+            "--operator-url",
+            &format!("{b}=http://b"),
+            "--operator-url",
+            &format!("{a}=http://a2"),
+        ])
+        .unwrap();
+        let graphql = GraphqlFlags::try_parse_from(["x"]).unwrap();
+        let s = Settings::resolve(
+            ConfigFile::from_toml(&file).unwrap(),
+            Overrides {
+                indexer: flags.indexer,
+                graphql: graphql.graphql,
+                ..Default::default()
+            },
+            &paths(),
+        )
+        .unwrap();
+        assert_eq!(s.indexer.database, "postgres://ix@db/openledger");
+        assert_eq!(s.indexer.reorg_window, 32);
+        assert_eq!(s.indexer.poll_interval_ms, 500);
+        assert_eq!(
+            s.indexer.operator_urls,
+            vec![
+                OperatorUrl {
+                    operator: b,
+                    url: "http://b".into()
+                },
+                OperatorUrl {
+                    operator: a,
+                    url: "http://a2".into()
+                },
+            ]
+        );
+        assert_eq!(s.graphql.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(s.graphql.database, DEFAULT_DATABASE);
+        use openledger_primitives::deployment::{AbiHashes, Contracts, Deployment};
+        let deployment = Deployment {
+            chain_id: 31337,
+            deploy_block: 3,
+            deployer: a,
+            governance: a,
+            treasury: a,
+            contracts: Contracts {
+                token: a,
+                datanets: a,
+                models: a,
+                operators: a,
+                settlement: a,
+            },
+            abi_hashes: AbiHashes {
+                token: B256::ZERO,
+                datanets: B256::ZERO,
+                models: B256::ZERO,
+                operators: B256::ZERO,
+                settlement: B256::ZERO,
+            },
+        };
+        let config = s.indexer.indexer_config(deployment, true);
+        assert_eq!(config.follow.window, 32);
+        assert_eq!(config.receipts.operators[&b], "http://b");
+        assert!(config.resync);
+        let text = s.to_toml().unwrap();
+        let again = Settings::resolve(
+            ConfigFile::from_toml(&text).unwrap(),
+            Overrides::default(),
+            &paths(),
+        )
+        .unwrap();
+        assert_eq!(again, s, "{text}");
+        let err = IndexerFlags::try_parse_from(["x", "--operator-url", "http://nope"]).unwrap_err();
+        assert!(err.to_string().contains("ADDRESS=URL"), "{err}");
     }
 
     #[test]
@@ -377,14 +480,16 @@ mod tests {
             ("ORACLE", "oracle", OracleOptions::augment_args(cmd())),
             ("DEPLOY", "deploy", DeployOptions::augment_args(cmd())),
             ("DEVNET", "devnet", DevnetOptions::augment_args(cmd())),
+            ("INDEXER", "indexer", IndexerOptions::augment_args(cmd())),
+            ("GRAPHQL", "graphql", GraphqlOptions::augment_args(cmd())),
         ]
     }
 
     #[test]
     fn every_option_has_its_components_env_var_shown_by_help() {
-        let help = Flags::command().render_long_help().to_string();
         let mut count = 0;
         for (component, _, cmd) in groups() {
+            let help = cmd.clone().render_long_help().to_string();
             for arg in cmd.get_arguments() {
                 let id = arg.get_id().as_str();
                 let var = arg
@@ -401,7 +506,7 @@ mod tests {
                 count += 1;
             }
         }
-        assert_eq!(count, 3 + 1 + 11 + 5 + 5 + 9 + 4, "options counted");
+        assert_eq!(count, 3 + 1 + 11 + 5 + 5 + 9 + 4 + 9 + 2, "options counted");
     }
 
     /// The `[default: ...]` an option's doc states.

@@ -4,8 +4,8 @@ use openledger_devnet::DevnetConfig;
 use serde::Serialize;
 
 use crate::{
-    ConfigFile, DeployOptions, DeploySettings, DevnetOptions, DevnetSettings, Error, OracleOptions,
-    Paths, Result,
+    ConfigFile, DeployOptions, DeploySettings, DevnetOptions, DevnetSettings, Error,
+    GraphqlOptions, GraphqlSettings, IndexerOptions, IndexerSettings, OracleOptions, Paths, Result,
 };
 
 /// The env-and-flag layer, as clap parsed it for one subcommand: the groups the subcommand
@@ -18,6 +18,19 @@ pub struct Overrides {
     pub deploy: DeployOptions,
     /// `OPENLEDGER_DEVNET_*` and the devnet flags.
     pub devnet: DevnetOptions,
+    /// `OPENLEDGER_INDEXER_*` and the indexer flags.
+    pub indexer: IndexerOptions,
+    /// `OPENLEDGER_GRAPHQL_*` and the GraphQL server flags.
+    pub graphql: GraphqlOptions,
+}
+
+/// The environment layer alone of an option group: its `OPENLEDGER_*` variables, as clap reads
+/// them for a command line that passes no flag. For commands that print settings of groups
+/// whose flags they do not take (`openledger config`, whose flags would collide).
+pub fn env_layer<T: clap::Args + clap::FromArgMatches>() -> std::result::Result<T, clap::Error> {
+    let matches =
+        T::augment_args(clap::Command::new("openledger")).try_get_matches_from(["openledger"])?;
+    T::from_arg_matches(&matches)
 }
 
 /// Every component's settings: library defaults < file < env < flags. Serializes as an
@@ -30,6 +43,10 @@ pub struct Settings {
     pub deploy: DeploySettings,
     /// The local devnet (`[devnet]`).
     pub devnet: DevnetSettings,
+    /// The indexer (`[indexer]`).
+    pub indexer: IndexerSettings,
+    /// The GraphQL server (`[graphql]`).
+    pub graphql: GraphqlSettings,
 }
 
 impl Settings {
@@ -40,6 +57,8 @@ impl Settings {
             oracle: overrides.oracle.over(file.oracle).resolve(paths),
             deploy: overrides.deploy.over(file.deploy).resolve()?,
             devnet: overrides.devnet.over(file.devnet).resolve(),
+            indexer: overrides.indexer.over(file.indexer).resolve(),
+            graphql: overrides.graphql.over(file.graphql).resolve(),
         })
     }
 

@@ -3,10 +3,14 @@
 //! receipts. Prints figures; asserts nothing about speed.
 //!
 //! ```sh
-//! cargo bench -p openledger-devnet --bench indexer
+//! cargo bench -p openledger-devnet --bench indexer --profile dev   # the README's figures
 //! OPENLEDGER_BENCH_TRANSFERS=20000 OPENLEDGER_BENCH_RECEIPTS=100000 OPENLEDGER_BENCH_PONDER=0 \
-//!   cargo bench -p openledger-devnet --bench indexer --profile dev     # a quick look
+//!   cargo bench -p openledger-devnet --bench indexer --profile dev   # a quick look
 //! ```
+//!
+//! The dev profile builds the indexer, the GraphQL server, the bindings and every dependency
+//! at opt-level 2 (the workspace's `Cargo.toml`), so it measures the shipped code paths while
+//! reusing the test command's build; `--release` works too and rebuilds everything.
 //!
 //! - History: `indexer/benches/ponder/gen-events.mjs` settles signed batches (Charged,
 //!   RewardCredited, BatchSettled, deposits, a datanet, a model, a stake), then
@@ -159,7 +163,7 @@ async fn backfill(rpc: &str, devnet: &openledger_devnet::Devnet, url: &str) -> (
         ProviderBuilder::new()
             .connect_http(rpc.parse().unwrap())
             .erased(),
-        Applier::new(devnet.deployment().contracts, devnet.deployment().chain_id),
+        Applier::new(devnet.deployment()),
         FollowConfig {
             from_block: devnet.deployment().deploy_block,
             ..Default::default()

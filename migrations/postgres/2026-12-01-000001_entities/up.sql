@@ -111,6 +111,8 @@ CREATE TABLE accounts (
     earned_developer TEXT NOT NULL,
     earned_contribution TEXT NOT NULL,
     earned_datanet TEXT NOT NULL,
+    earned_slashed TEXT NOT NULL,
+    forfeited TEXT NOT NULL,
     earned TEXT NOT NULL,
     claimed TEXT NOT NULL,
     rewards BIGINT NOT NULL,

@@ -208,7 +208,7 @@ async fn sigkill_during_backfill_and_at_the_head_resumes_with_no_gap_and_no_dupl
         alloy::providers::ProviderBuilder::new()
             .connect_http(rpc.parse().unwrap())
             .erased(),
-        Applier::new(devnet.deployment().contracts, devnet.deployment().chain_id),
+        Applier::new(devnet.deployment()),
         FollowConfig {
             from_block: devnet.deployment().deploy_block,
             ..Default::default()

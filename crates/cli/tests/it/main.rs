@@ -19,7 +19,7 @@ pub fn openledger() -> Command {
             "OPENLEDGER_DEPLOY_",
             "OPENLEDGER_DEVNET_",
             "OPENLEDGER_INDEXER_",
-            "OPENLEDGER_SERVE_",
+            "OPENLEDGER_GRAPHQL_",
         ]
         .iter()
         .any(|p| name.starts_with(p))

@@ -27,7 +27,7 @@ use serde_json::Value;
 use crate::paid::{chat, paid_devnet, post, provider, until};
 
 /// A fresh PostgreSQL database on the test server.
-fn postgres_database(name: &str) -> String {
+pub(crate) fn postgres_database(name: &str) -> String {
     let admin = std::env::var("OPENLEDGER_TEST_POSTGRES").expect(
         "OPENLEDGER_TEST_POSTGRES is unset: run scripts/test.sh, which starts PostgreSQL \
          (or export an admin URL such as postgres://postgres@127.0.0.1:55432/postgres)",
@@ -62,7 +62,7 @@ fn config(devnet: &Devnet, database: String, window: u64) -> IndexerConfig {
 }
 
 /// Indexes to the chain's head and waits until no batch is pending verification.
-async fn index(devnet: &Devnet, database: String, window: u64) -> Arc<Mutex<Store>> {
+pub(crate) async fn index(devnet: &Devnet, database: String, window: u64) -> Arc<Mutex<Store>> {
     let indexer = Indexer::open(config(devnet, database, window))
         .await
         .expect("indexer opens");
@@ -107,7 +107,7 @@ fn pending(st: &mut Store) -> i64 {
 }
 
 /// Every catalog table, row by row, and the checkpoint.
-fn dump(store: &Arc<Mutex<Store>>) -> BTreeMap<&'static str, Vec<Value>> {
+pub(crate) fn dump(store: &Arc<Mutex<Store>>) -> BTreeMap<&'static str, Vec<Value>> {
     let mut st = lock(store);
     let mut out = BTreeMap::new();
     for t in catalog::TABLES {
@@ -118,7 +118,7 @@ fn dump(store: &Arc<Mutex<Store>>) -> BTreeMap<&'static str, Vec<Value>> {
     out
 }
 
-fn row(store: &Arc<Mutex<Store>>, table: &str, id: &str) -> Value {
+pub(crate) fn row(store: &Arc<Mutex<Store>>, table: &str, id: &str) -> Value {
     let t = catalog::table(table).unwrap();
     lock(store)
         .db()
@@ -129,11 +129,11 @@ fn row(store: &Arc<Mutex<Store>>, table: &str, id: &str) -> Value {
         .to_json()
 }
 
-fn amount(v: &Value) -> U256 {
+pub(crate) fn amount(v: &Value) -> U256 {
     v.as_str().unwrap().parse().unwrap()
 }
 
-fn addr(a: Address) -> String {
+pub(crate) fn addr(a: Address) -> String {
     format!("{a:#x}")
 }
 
@@ -307,7 +307,7 @@ async fn revert(p: &DynProvider, id: U256) {
     assert!(ok);
 }
 
-async fn mine(p: &DynProvider, blocks: u64) {
+pub(crate) async fn mine(p: &DynProvider, blocks: u64) {
     let _: Value = p
         .raw_request("anvil_mine".into(), (U256::from(blocks),))
         .await
@@ -317,10 +317,7 @@ async fn mine(p: &DynProvider, blocks: u64) {
 /// One step of the follower at a time, on a store the test holds.
 async fn follow_once(devnet: &Devnet, store: &Mutex<Store>, window: u64) -> Step {
     let provider = provider(devnet);
-    let applier = openledger_indexer::apply::Applier::new(
-        devnet.deployment().contracts,
-        devnet.deployment().chain_id,
-    );
+    let applier = openledger_indexer::apply::Applier::new(devnet.deployment());
     let mut follower = openledger_indexer::Follower::new(
         provider,
         applier,
@@ -465,10 +462,7 @@ async fn after_reorgs_the_index_equals_a_clean_index_of_the_canonical_chain() {
 }
 
 async fn follow_deep(devnet: &Devnet, store: &Mutex<Store>) -> String {
-    let applier = openledger_indexer::apply::Applier::new(
-        devnet.deployment().contracts,
-        devnet.deployment().chain_id,
-    );
+    let applier = openledger_indexer::apply::Applier::new(devnet.deployment());
     let mut follower = openledger_indexer::Follower::new(
         provider(devnet),
         applier,
@@ -499,7 +493,7 @@ async fn more_transfer(devnet: &Devnet, from: &PrivateKeySigner, to: Address, am
         .unwrap();
 }
 
-async fn gql(url: &str, query: &str) -> Value {
+pub(crate) async fn gql(url: &str, query: &str) -> Value {
     reqwest::Client::new()
         .post(url)
         .json(&serde_json::json!({ "query": query }))
@@ -538,6 +532,7 @@ async fn graphql_answers_from_the_index(devnet: &Devnet, database: &str) {
     assert_eq!(charges[0]["amount"], r["data"]["model"]["revenue"]);
     assert_eq!(charges[0]["payer"]["id"], addr_of(&demo.user));
     assert!(r["data"]["_meta"]["block"]["number"].as_i64().unwrap() > 0);
+    let revenue = amount(&r["data"]["model"]["revenue"]);
 
     // Filters, nested filters and ordering.
     let curator = addr_of(&demo.curator);
@@ -621,8 +616,29 @@ async fn graphql_answers_from_the_index(devnet: &Devnet, database: &str) {
     let r = gql(&url, "{ accounts(first: 0) { id } }").await;
     assert_eq!(r["data"]["accounts"].as_array().unwrap().len(), 0);
 
+    // Time-bucketed aggregates: the model's revenue per hour, day and week adds up.
+    for period in ["hour", "day", "week"] {
+        let r = gql(&url, &format!(r#"{{ buckets(where: {{ series: "model_revenue", key: "{model}", period: "{period}" }}, orderBy: start) {{ start amount count }} }}"#)).await;
+        let buckets = r["data"]["buckets"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{r}"));
+        assert!(!buckets.is_empty(), "{period}: {r}");
+        let total: U256 = buckets.iter().map(|b| amount(&b["amount"])).sum();
+        assert_eq!(total, revenue, "{period}: {r}");
+    }
+
     // Hostile queries are refused with clear errors.
+    let wide = (0..700)
+        .map(|i| format!("m{i}: _meta {{ block {{ number }} }}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let wide = format!("{{ {wide} }}");
     for (query, says) in [
+        (
+            "{ accounts(first: 1000) { chargeList(first: 1000) { id } } }",
+            "too complex: its lists could return 1001000 rows",
+        ),
+        (wide.as_str(), "too complex"),
         (
             "{ accounts(first: 1001) { id } }",
             "first must be between 0 and 1000",
@@ -630,7 +646,7 @@ async fn graphql_answers_from_the_index(devnet: &Devnet, database: &str) {
         ("{ accounts(skip: 5001) { id } }", "skip must be between"),
         ("{ accounts(where: { nope: 1 }) { id } }", "nope"),
         (
-            "{ charges { model { chargeList { model { chargeList { model { chargeList { model { chargeList { model { id } } } } } } } } } } }",
+            "{ charges(first: 1) { model { chargeList(first: 1) { model { chargeList(first: 1) { model { chargeList(first: 1) { model { chargeList(first: 1) { model { id } } } } } } } } } } }",
             "nested too deep",
         ),
         ("{ accounts { id ", "expected"),
@@ -703,7 +719,7 @@ async fn the_devnet_indexes_at_the_head_and_serves_graphql() {
 }
 
 /// Paid requests; returns their receipt ids.
-async fn requests(devnet: &Devnet, prompts: &[&str]) -> Vec<alloy::primitives::B256> {
+pub(crate) async fn requests(devnet: &Devnet, prompts: &[&str]) -> Vec<alloy::primitives::B256> {
     let demo = devnet.demo().unwrap().clone();
     let model = format!("model-{}", demo.model_id);
     let mut ids = Vec::new();

@@ -4,6 +4,7 @@
 //! skip, when either is missing.
 
 mod indexer;
+mod indexer_history;
 mod paid;
 mod paid_chain;
 
