@@ -42,7 +42,10 @@ export default createConfig({
   networks: {
     anvil: {
       chainId: manifest.chainId,
-      transport: http(need("PONDER_RPC_URL")),
+      // viem 2.57 caps a JSON-RPC response at 10 MiB and Ponder does not shrink its
+      // eth_getLogs range on that error (it is fatal): 2,000-transfer blocks make 60 MB
+      // responses, so the cap is lifted (anvil is local).
+      transport: http(need("PONDER_RPC_URL"), { maxResponseBodySize: false }),
       maxRequestsPerSecond: Number(process.env.PONDER_MAX_RPS ?? 10_000),
       pollingInterval: Number(process.env.PONDER_POLL_MS ?? 1_000),
     },
