@@ -241,7 +241,6 @@ impl Loader<ChildKey> for ChildLoader {
                     continue;
                 };
                 if let Some(list) = out.get_mut(&(name.clone(), column.to_owned(), parent.clone()))
-                    && (list.len() as i64) < query::DEFAULT_FIRST
                 {
                     list.push(row);
                 }

@@ -177,7 +177,7 @@ impl Applier {
             .set("name", name)
             .set("topics", topics)
             .set("data", log.data().data.to_string());
-        cx.changes.insert(row);
+        cx.changes.insert_event(row);
         Ok(())
     }
 }

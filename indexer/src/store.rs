@@ -81,13 +81,15 @@ impl Changes {
         self.window.push(block);
     }
 
+    /// Adds the `events` row of one applied log: the one row that counts as an event (a log
+    /// also writes its normalised rows).
+    pub fn insert_event(&mut self, row: Row) {
+        self.events += 1;
+        self.insert(row);
+    }
+
     /// Adds an append-only row (ignored if its `id` is already stored: re-delivery).
     pub fn insert(&mut self, row: Row) {
-        // One `events` row per log: the count of events applied (a log also writes its
-        // normalised row, which is not a second event).
-        if row.table.name == "events" {
-            self.events += 1;
-        }
         self.inserts.entry(row.table.name).or_default().push(row);
     }
 

@@ -13,7 +13,10 @@ use alloy::{
     providers::{DynProvider, Provider},
     signers::local::PrivateKeySigner,
 };
-use openledger_devnet::{Devnet, demo};
+use openledger_devnet::{
+    Devnet,
+    demo::{self, OPEN},
+};
 use openledger_indexer::{Store, catalog, follow::lock};
 use openledger_primitives::{
     bindings::{DatanetRegistry, ModelRegistry, OpenToken, OperatorRegistry, Settlement},
@@ -24,7 +27,6 @@ use serde_json::Value;
 use crate::indexer::{amount, dump, index, mine, postgres_database, requests};
 use crate::paid::{paid_devnet, provider, until, voucher_key};
 
-const OPEN: u128 = 1_000_000_000_000_000_000;
 const DAY: u64 = 24 * 3600;
 
 /// Sends a contract call and waits for it to succeed.
