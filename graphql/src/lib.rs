@@ -59,6 +59,8 @@ pub const READERS: usize = 4;
 pub struct Reader {
     dbs: Arc<Vec<Mutex<Database>>>,
     next: Arc<std::sync::atomic::AtomicUsize>,
+    /// Statements run so far (the DataLoader test counts them).
+    statements: Arc<std::sync::atomic::AtomicU64>,
     dialect: openledger_indexer::db::Dialect,
 }
 
@@ -82,12 +84,20 @@ impl Reader {
         Self {
             dbs: Arc::new(dbs.into_iter().map(Mutex::new).collect()),
             next: Default::default(),
+            statements: Default::default(),
             dialect,
         }
     }
 
+    /// Statements this reader has run.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Runs `f` on a free connection (or waits for the next one in turn).
     fn with<T>(&self, f: impl FnOnce(&mut Database) -> T) -> T {
+        self.statements
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let n = self.dbs.len();
         let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         for i in 0..n {
@@ -148,15 +158,15 @@ struct RowLoader {
     reader: Reader,
 }
 
-impl Loader<(&'static str, String)> for RowLoader {
+/// (table, row id); owned, as async keys must be.
+type RowKey = (String, String);
+
+impl Loader<RowKey> for RowLoader {
     type Value = Row;
     type Error = Arc<async_graphql::Error>;
 
-    async fn load(
-        &self,
-        keys: &[(&'static str, String)],
-    ) -> Result<HashMap<(&'static str, String), Row>, Self::Error> {
-        let mut by_table: HashMap<&'static str, Vec<String>> = HashMap::new();
+    async fn load(&self, keys: &[RowKey]) -> Result<HashMap<RowKey, Row>, Self::Error> {
+        let mut by_table: HashMap<&str, Vec<String>> = HashMap::new();
         for (t, id) in keys {
             by_table.entry(t).or_default().push(id.clone());
         }
@@ -180,7 +190,7 @@ impl Loader<(&'static str, String)> for RowLoader {
                 .await
                 .map_err(Arc::new)?
             {
-                out.insert((name, row.id().to_owned()), row);
+                out.insert((name.to_owned(), row.id().to_owned()), row);
             }
         }
         Ok(out)
@@ -401,12 +411,20 @@ async fn connection(
         let json = filter.as_value().clone().into_json()?;
         conds.push(w.filter(table, "t", &json, 0).map_err(refused)?);
     }
-    let count_binds = w.binds.clone();
-    let count_sql = format!(
-        "SELECT COUNT(*) AS n FROM {} t WHERE {}",
-        table.name,
-        conds.join(" AND ")
-    );
+    // Counted only when asked for; without a filter the statement has no WHERE at all, which
+    // SQLite answers from its smallest index instead of visiting every row.
+    let count = ctx.look_ahead().field("totalCount").exists().then(|| {
+        let sql = if conds.len() == 1 {
+            format!("SELECT COUNT(*) AS n FROM {}", table.name)
+        } else {
+            format!(
+                "SELECT COUNT(*) AS n FROM {} t WHERE {}",
+                table.name,
+                conds.join(" AND ")
+            )
+        };
+        (sql, w.binds.clone())
+    });
     if let Some(after) = ctx.args.get("after") {
         let mark = w.bind(Bind::Text(Some(after.string()?.to_owned())));
         conds.push(format!("t.id > {mark}"));
@@ -419,7 +437,10 @@ async fn connection(
         first + 1
     );
     let mut rows = reader.rows(table, sql, w.binds).await?;
-    let total = reader.count(count_sql, count_binds).await?;
+    let total = match count {
+        Some((sql, binds)) => Some(reader.count(sql, binds).await?),
+        None => None,
+    };
     let has_next = rows.len() as i64 > first;
     rows.truncate(first as usize);
     Ok(Some(FieldValue::owned_any(Page {
@@ -432,7 +453,8 @@ async fn connection(
 struct Page {
     rows: Vec<Row>,
     has_next: bool,
-    total: i64,
+    /// The matching rows, when `totalCount` was asked for.
+    total: Option<i64>,
 }
 
 /// The head of the index, for `_meta`.
@@ -628,9 +650,11 @@ pub fn schema(reader: Reader, head: watch::Receiver<Head>) -> Result<Schema, Sch
                         let Cell::Text(id) = row.get(col) else {
                             return Ok(None);
                         };
-                        let reader = ctx.data::<Reader>()?.clone();
-                        Ok(one(&reader, target, id.clone())
-                            .await?
+                        let loader = ctx.data::<DataLoader<RowLoader>>()?;
+                        Ok(loader
+                            .load_one((target.name.to_owned(), id.clone()))
+                            .await
+                            .map_err(|e| (*e).clone())?
                             .map(FieldValue::owned_any))
                     })
                 }));
@@ -978,5 +1002,61 @@ mod tests {
             committed == sdl,
             "graphql/schema.graphql is not the schema: rerun with OPENLEDGER_WRITE_SDL=1 and commit it"
         );
+    }
+
+    /// A page's relation fields and children lists are read with one statement per table
+    /// for the whole page, however many rows it has (no N+1).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_page_reads_its_relations_with_one_statement_per_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Database::open(&dir.path().join("page.db").display().to_string()).unwrap();
+        let t = |n| catalog::table(n).unwrap();
+        db.transaction(|sql| {
+            let models: Vec<Row> = (1..=5)
+                .map(|m| Row::new(t("models"), m.to_string()))
+                .collect();
+            sql.write(&models, true)?;
+            let mut receipts = Vec::new();
+            let mut attributions = Vec::new();
+            for i in 0..60i64 {
+                let id = format!("{i:#066x}");
+                let mut r = Row::new(t("receipts"), id.clone());
+                r.set("payer", format!("0x{:040x}", i % 7))
+                    .set("model", ((i % 5) + 1).to_string())
+                    .set("block_number", i);
+                receipts.push(r);
+                for k in 0..2 {
+                    let mut a = Row::new(t("attributions"), format!("{id}-{k}"));
+                    a.set("receipt", id.clone()).set("block_number", i);
+                    attributions.push(a);
+                }
+            }
+            let accounts: Vec<Row> = (0..7)
+                .map(|u| Row::new(t("accounts"), format!("0x{u:040x}")))
+                .collect();
+            sql.write(&accounts, true)?;
+            sql.write(&receipts, false)?;
+            sql.write(&attributions, false)
+        })
+        .unwrap();
+        let reader = Reader::new(db);
+        let (_tx, head) = watch::channel(Head::default());
+        let schema = schema(reader.clone(), head).unwrap();
+        let before = reader.statements();
+        let response = schema
+            .execute(
+                "{ receipts(first: 50) { id payer { id } model { id } attributions { id receipt { id } } } }",
+            )
+            .await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        let json = response.data.into_json().unwrap();
+        let page = json["receipts"].as_array().unwrap();
+        assert_eq!(page.len(), 50);
+        assert!(page.iter().all(|r| r["payer"]["id"].is_string()
+            && r["model"]["id"].is_string()
+            && r["attributions"].as_array().unwrap().len() == 2));
+        // The page, its payers, its models, its attributions, and their receipts.
+        let statements = reader.statements() - before;
+        assert!(statements <= 5, "{statements} statements for one page");
     }
 }

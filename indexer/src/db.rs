@@ -7,10 +7,10 @@
 //! [`crate::catalog`] (identifiers from the catalog, every value a bound parameter).
 
 use diesel::{
-    Connection, QueryableByName, RunQueryDsl,
+    Connection, QueryResult, QueryableByName, RunQueryDsl,
     connection::SimpleConnection,
     pg::PgConnection,
-    query_builder::BoxedSqlQuery,
+    query_builder::{AstPass, BoxedSqlQuery, QueryFragment, QueryId},
     sql_types::{BigInt, Bool, Nullable, Text},
     sqlite::SqliteConnection,
 };
@@ -170,9 +170,12 @@ impl Database {
             // WAL: readers never block the writer. synchronous=NORMAL in WAL survives a killed
             // process (a power cut may lose the last commits, and the checkpoint with them:
             // the index resumes from an earlier block, never with a gap).
+            // Pages are read through a memory map (up to 1 GiB of the file) rather than copied
+            // by a read call each.
             sqlite.batch_execute(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = OFF;",
+                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = OFF; \
+                 PRAGMA mmap_size = 1073741824;",
             )?;
             (AnyConnection::Sqlite(sqlite), Dialect::Sqlite)
         };
@@ -266,61 +269,29 @@ impl Sql<'_> {
     }
 
     /// Writes `rows` (all of one table): inserted, or replacing the row with the same `id`
-    /// when `replace`, else left alone where one exists (re-delivered events).
-    pub fn write(&mut self, rows: &[Row], replace: bool) -> Result<()> {
+    /// when `replace`, else left alone where one exists (re-delivered events). Returns the
+    /// rows the database reports written.
+    ///
+    /// Rows go in multi-row statements of [`ROWS_PER_INSERT`] rows, the rest in halving
+    /// sizes, so each table has a handful of statement shapes and diesel's statement cache
+    /// prepares each once per connection.
+    pub fn write(&mut self, rows: &[Row], replace: bool) -> Result<usize> {
         let Some(first) = rows.first() else {
-            return Ok(());
+            return Ok(0);
         };
-        let table = first.table;
-        let width = table.columns.len() + 1;
-        let per_statement = (self.dialect.max_binds() / width).clamp(1, 500);
-        let names = table
-            .all_columns()
-            .map(|c| c.name)
-            .collect::<Vec<_>>()
-            .join(", ");
-        let conflict = if replace {
-            let set = table
-                .columns
-                .iter()
-                .map(|c| format!("{0} = excluded.{0}", c.name))
-                .collect::<Vec<_>>()
-                .join(", ");
-            if set.is_empty() {
-                "ON CONFLICT (id) DO NOTHING".to_owned()
-            } else {
-                format!("ON CONFLICT (id) DO UPDATE SET {set}")
+        let width = first.table.columns.len() + 1;
+        let mut size = ROWS_PER_INSERT.min((self.dialect.max_binds() / width).max(1));
+        let mut written = 0;
+        let mut rest = rows;
+        while !rest.is_empty() {
+            while size > rest.len() {
+                size /= 2;
             }
-        } else {
-            "ON CONFLICT (id) DO NOTHING".to_owned()
-        };
-        for chunk in rows.chunks(per_statement) {
-            let mut n = 0;
-            let mut binds = Vec::with_capacity(chunk.len() * width);
-            let tuples = chunk
-                .iter()
-                .map(|row| {
-                    let marks = table
-                        .all_columns()
-                        .zip(&row.values)
-                        .map(|(c, v)| {
-                            n += 1;
-                            binds.push(Bind::of(c.kind, v));
-                            self.dialect.placeholder(n)
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    format!("({marks})")
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "INSERT INTO {} ({names}) VALUES {tuples} {conflict}",
-                table.name
-            );
-            self.execute(&sql, binds)?;
+            let (chunk, tail) = rest.split_at(size);
+            written += Insert::new(chunk, replace).execute(self.conn)?;
+            rest = tail;
         }
-        Ok(())
+        Ok(written)
     }
 
     /// Deletes the row of `table` with this `id`.
@@ -334,6 +305,101 @@ impl Sql<'_> {
         Ok(())
     }
 }
+
+/// Rows per multi-row `INSERT` (a power of two: the remainder goes in halving sizes).
+pub const ROWS_PER_INSERT: usize = 256;
+
+/// A multi-row `INSERT` of catalog rows, its values bound where they lie (amounts encoded
+/// once). Unlike `sql_query`, it is safe for diesel to cache prepared: its SQL depends only on
+/// the table, the row count and `replace`.
+struct Insert<'r> {
+    rows: &'r [Row],
+    replace: bool,
+    /// The rows' amounts as stored, in walk order.
+    amounts: Vec<String>,
+}
+
+/// Typed NULLs to bind.
+static NULL_INT: Option<i64> = None;
+static NULL_TEXT: Option<String> = None;
+static NULL_BOOL: Option<bool> = None;
+
+impl<'r> Insert<'r> {
+    fn new(rows: &'r [Row], replace: bool) -> Self {
+        let amounts = rows
+            .iter()
+            .flat_map(|r| r.values.iter())
+            .filter_map(|v| match v {
+                Value::Amount(a) => Some(Amount::encode(*a)),
+                _ => None,
+            })
+            .collect();
+        Self {
+            rows,
+            replace,
+            amounts,
+        }
+    }
+}
+
+impl QueryId for Insert<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl QueryFragment<MultiBackend> for Insert<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
+        let table = self.rows[0].table;
+        out.push_sql("INSERT INTO ");
+        out.push_sql(table.name);
+        out.push_sql(" (");
+        for (i, c) in table.all_columns().enumerate() {
+            if i > 0 {
+                out.push_sql(", ");
+            }
+            out.push_sql(c.name);
+        }
+        out.push_sql(") VALUES ");
+        let mut amounts = self.amounts.iter();
+        for (r, row) in self.rows.iter().enumerate() {
+            out.push_sql(if r == 0 { "(" } else { ", (" });
+            for (i, (c, v)) in table.all_columns().zip(&row.values).enumerate() {
+                if i > 0 {
+                    out.push_sql(", ");
+                }
+                match (c.kind, v) {
+                    (Kind::Int, Value::Int(x)) => out.push_bind_param::<BigInt, _>(x)?,
+                    (Kind::Int, _) => out.push_bind_param::<Nullable<BigInt>, _>(&NULL_INT)?,
+                    (Kind::Bool, Value::Bool(b)) => out.push_bind_param::<Bool, _>(b)?,
+                    (Kind::Bool, _) => out.push_bind_param::<Nullable<Bool>, _>(&NULL_BOOL)?,
+                    (Kind::Amount, Value::Amount(_)) => {
+                        let a = amounts.next().expect("encoded in walk order");
+                        out.push_bind_param::<Text, _>(a)?
+                    }
+                    (_, Value::Text(t)) => out.push_bind_param::<Text, _>(t)?,
+                    (_, _) => out.push_bind_param::<Nullable<Text>, _>(&NULL_TEXT)?,
+                }
+            }
+            out.push_sql(")");
+        }
+        if self.replace && !table.columns.is_empty() {
+            out.push_sql(" ON CONFLICT (id) DO UPDATE SET ");
+            for (i, c) in table.columns.iter().enumerate() {
+                if i > 0 {
+                    out.push_sql(", ");
+                }
+                out.push_sql(c.name);
+                out.push_sql(" = excluded.");
+                out.push_sql(c.name);
+            }
+        } else {
+            out.push_sql(" ON CONFLICT (id) DO NOTHING");
+        }
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<AnyConnection> for Insert<'_> {}
 
 fn bound(
     sql: &str,

@@ -2,9 +2,10 @@
 //! reorgs detected by parent hash and rewound to the common ancestor.
 //!
 //! - Logs of the suite's five contracts are fetched with `eth_getLogs` over block ranges, several
-//!   at once; `buffered` yields them in range order, so they are applied in strict block order
-//!   (the reorder buffer). The range halves when the node refuses it ("too many results",
-//!   "range too large", …) and doubles while ranges come back light.
+//!   at once, by tasks running ahead of the applier: while one commit is written, the next
+//!   ranges are already being fetched and decoded. Ranges are applied in strict block order
+//!   (the queue is the reorder buffer). A range halves when the node refuses it ("too many
+//!   results", "range too large", …) and adapts towards [`LOGS_PER_RANGE`] logs.
 //! - Blocks within `window` of the head get their header fetched: their (number, hash, parent)
 //!   go into the window, their logs must carry the header's hash (else the chain moved under
 //!   the fetch and the step is redone) and the first one must extend the checkpoint.
@@ -14,10 +15,15 @@
 //!   undo images of the blocks it removes, and the window is how far they are kept. The
 //!   operator re-indexes with `--resync` (or keeps a larger `--reorg-window`).
 
-use std::{collections::BTreeMap, io::IsTerminal, time::Duration};
+use std::{
+    collections::{BTreeMap, VecDeque},
+    io::IsTerminal,
+    time::Duration,
+};
 
 use alloy::{
     eips::BlockNumberOrTag,
+    primitives::{Address, B256, Bytes, LogData, U64},
     providers::{DynProvider, Provider},
     rpc::types::{Filter, Log},
 };
@@ -47,6 +53,8 @@ pub struct FollowConfig {
     pub max_range: u64,
     /// Blocks applied per commit during backfill.
     pub blocks_per_commit: u64,
+    /// Events after which a commit is written (at the end of the range that reaches them).
+    pub events_per_commit: usize,
 }
 
 impl Default for FollowConfig {
@@ -59,6 +67,7 @@ impl Default for FollowConfig {
             initial_range: 2_000,
             max_range: 50_000,
             blocks_per_commit: 20_000,
+            events_per_commit: 20_000,
         }
     }
 }
@@ -86,15 +95,77 @@ pub enum Step {
     Retry,
 }
 
+/// The logs a range is aimed at (it grows and shrinks towards this).
+pub const LOGS_PER_RANGE: usize = 5_000;
+
 /// Follows one deployment into one store.
 pub struct Follower {
     provider: DynProvider,
     applier: Applier,
     config: FollowConfig,
     range: u64,
+    /// Ranges being fetched ahead of the applier, consecutive, oldest first.
+    ahead: VecDeque<Ahead>,
     progress: Option<indicatif::ProgressBar>,
     /// Events applied by this follower, and since when: the progress line's events/s.
     applied: (usize, std::time::Instant),
+}
+
+/// A range being fetched by its own task.
+struct Ahead {
+    from: u64,
+    to: u64,
+    task: tokio::task::JoinHandle<Result<Fetched>>,
+}
+
+/// The logs of blocks `from..=to` and the headers the applier needs: every block at or above
+/// the window's start when it was fetched, blocks whose logs lack a timestamp, and `to`.
+struct Fetched {
+    from: u64,
+    to: u64,
+    logs: Vec<Log>,
+    headers: BTreeMap<u64, BlockRef>,
+    /// Whether the node refused the range whole (it was split).
+    shrunk: bool,
+}
+
+/// A log as `eth_getLogs` returns it. Read with this flat struct rather than alloy's `Log`,
+/// whose two flattened layers buffer every field through serde's `Content`: that was a fifth
+/// of a backfill's time.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireLog {
+    address: Address,
+    topics: Vec<B256>,
+    data: Bytes,
+    block_hash: Option<B256>,
+    block_number: Option<U64>,
+    #[serde(default)]
+    block_timestamp: Option<U64>,
+    transaction_hash: Option<B256>,
+    transaction_index: Option<U64>,
+    log_index: Option<U64>,
+    #[serde(default)]
+    removed: bool,
+}
+
+impl From<WireLog> for Log {
+    fn from(w: WireLog) -> Self {
+        let n = |v: Option<U64>| v.map(|v| v.to::<u64>());
+        Log {
+            inner: alloy::primitives::Log {
+                address: w.address,
+                data: LogData::new_unchecked(w.topics, w.data),
+            },
+            block_hash: w.block_hash,
+            block_number: n(w.block_number),
+            block_timestamp: n(w.block_timestamp),
+            transaction_hash: w.transaction_hash,
+            transaction_index: n(w.transaction_index),
+            log_index: n(w.log_index),
+            removed: w.removed,
+        }
+    }
 }
 
 fn rpc(what: impl Into<String>) -> impl FnOnce(alloy::transports::TransportError) -> Error {
@@ -125,6 +196,97 @@ fn hex(b: alloy::primitives::B256) -> String {
     format!("{b:#x}")
 }
 
+/// The header of block `number` as a window entry.
+async fn header(provider: &DynProvider, number: u64) -> Result<BlockRef> {
+    let block = provider
+        .get_block_by_number(BlockNumberOrTag::Number(number))
+        .await
+        .map_err(rpc(format!("eth_getBlockByNumber({number})")))?
+        .ok_or_else(|| Error::Rpc {
+            what: format!("eth_getBlockByNumber({number})"),
+            message: "no such block (the chain is shorter: a reorg)".into(),
+        })?;
+    Ok(BlockRef {
+        number,
+        hash: hex(block.header.hash),
+        parent_hash: hex(block.header.parent_hash),
+        timestamp: block.header.timestamp,
+    })
+}
+
+/// The logs of `addresses` in `[from, to]`, splitting the range where the node refuses it;
+/// with whether it had to.
+async fn logs(
+    provider: &DynProvider,
+    addresses: &[Address],
+    from: u64,
+    to: u64,
+) -> Result<(Vec<Log>, bool)> {
+    let mut pending = vec![(from, to)];
+    let mut out = Vec::new();
+    let mut shrunk = false;
+    while let Some((a, b)) = pending.pop() {
+        let filter = Filter::new()
+            .address(addresses.to_vec())
+            .from_block(a)
+            .to_block(b);
+        match provider
+            .raw_request::<_, Vec<WireLog>>("eth_getLogs".into(), (filter,))
+            .await
+        {
+            Ok(logs) => out.extend(logs.into_iter().map(Log::from)),
+            Err(e) if a < b && range_refused(&e.to_string()) => {
+                let mid = a + (b - a) / 2;
+                // Pushed in reverse: the lower half is fetched (and appended) first.
+                pending.push((mid + 1, b));
+                pending.push((a, mid));
+                shrunk = true;
+            }
+            Err(e) => return Err(rpc(format!("eth_getLogs({a}..={b})"))(e)),
+        }
+    }
+    Ok((out, shrunk))
+}
+
+/// Fetches `[from, to]`: its logs and the headers [`Fetched`] holds.
+async fn fetch(
+    provider: DynProvider,
+    addresses: Vec<Address>,
+    (from, to): (u64, u64),
+    window_from: u64,
+    concurrency: usize,
+) -> Result<Fetched> {
+    let (logs, shrunk) = logs(&provider, &addresses, from, to).await?;
+    let mut wanted: Vec<u64> = (from.max(window_from)..=to).collect();
+    wanted.extend(
+        logs.iter()
+            .filter(|l| l.block_timestamp.is_none())
+            .filter_map(|l| l.block_number),
+    );
+    wanted.push(to);
+    wanted.sort_unstable();
+    wanted.dedup();
+    let headers: Vec<BlockRef> = stream::iter(wanted.into_iter().map(|n| header(&provider, n)))
+        .buffered(concurrency.max(1) * 4)
+        .try_collect()
+        .await?;
+    Ok(Fetched {
+        from,
+        to,
+        logs,
+        headers: headers.into_iter().map(|b| (b.number, b)).collect(),
+        shrunk,
+    })
+}
+
+/// Why a fetched range cannot be applied.
+enum Mismatch {
+    /// Its first block does not extend the checkpoint: a reorg below it.
+    Checkpoint,
+    /// The chain moved while it was fetched.
+    Moved,
+}
+
 impl Follower {
     /// A follower reading `provider`, applying with `applier`.
     pub fn new(provider: DynProvider, applier: Applier, config: FollowConfig) -> Self {
@@ -134,6 +296,7 @@ impl Follower {
             applier,
             config,
             range,
+            ahead: VecDeque::new(),
             progress: None,
             applied: (0, std::time::Instant::now()),
         }
@@ -141,59 +304,58 @@ impl Follower {
 
     /// The header of block `number` as a window entry.
     async fn block(&self, number: u64) -> Result<BlockRef> {
-        let block = self
-            .provider
-            .get_block_by_number(BlockNumberOrTag::Number(number))
-            .await
-            .map_err(rpc(format!("eth_getBlockByNumber({number})")))?
-            .ok_or_else(|| Error::Rpc {
-                what: format!("eth_getBlockByNumber({number})"),
-                message: "no such block (the chain is shorter: a reorg)".into(),
-            })?;
-        Ok(BlockRef {
-            number,
-            hash: hex(block.header.hash),
-            parent_hash: hex(block.header.parent_hash),
-            timestamp: block.header.timestamp,
-        })
+        header(&self.provider, number).await
     }
 
-    async fn blocks(&self, numbers: Vec<u64>) -> Result<Vec<BlockRef>> {
-        let fetches: Vec<_> = numbers.into_iter().map(|n| self.block(n)).collect();
-        stream::iter(fetches)
-            .buffered(self.config.concurrency.max(1) * 4)
-            .try_collect()
-            .await
-    }
-
-    /// The logs of `[from, to]`, splitting the range where the node refuses it.
-    async fn logs(&self, from: u64, to: u64) -> Result<(Vec<Log>, bool)> {
-        let mut pending = vec![(from, to)];
-        let mut out = Vec::new();
-        let mut shrunk = false;
-        while let Some((a, b)) = pending.pop() {
-            let filter = Filter::new()
-                .address(self.applier.addresses())
-                .from_block(a)
-                .to_block(b);
-            match self.provider.get_logs(&filter).await {
-                Ok(logs) => out.extend(logs),
-                Err(e) if a < b && range_refused(&e.to_string()) => {
-                    let mid = a + (b - a) / 2;
-                    // Pushed in reverse: the lower half is fetched (and appended) first.
-                    pending.push((mid + 1, b));
-                    pending.push((a, mid));
-                    shrunk = true;
-                }
-                Err(e) => return Err(rpc(format!("eth_getLogs({a}..={b})"))(e)),
-            }
+    /// Stops the fetches running ahead (after a reorg, a retry or an error).
+    fn drop_ahead(&mut self) {
+        for a in self.ahead.drain(..) {
+            a.task.abort();
         }
-        Ok((out, shrunk))
     }
 
-    /// One step: check the checkpoint is canonical, then apply what follows it (up to
-    /// `blocks_per_commit` blocks) in one commit.
+    /// Keeps `concurrency` ranges in flight from `next` up to `head`: drops the queue if it
+    /// does not start at `next`, then starts ranges after its last.
+    fn fetch_ahead(&mut self, next: u64, head: u64, window_from: u64) {
+        if self.ahead.front().is_some_and(|a| a.from != next) {
+            self.drop_ahead();
+        }
+        let concurrency = self.config.concurrency.max(1);
+        while self.ahead.len() < concurrency {
+            let from = self.ahead.back().map_or(next, |a| a.to + 1);
+            if from > head {
+                break;
+            }
+            // A range never takes more than its share of what is left, so that the first
+            // ranges of a short history still run side by side, and never crosses a commit
+            // boundary (every `blocks_per_commit` blocks from the first).
+            let share = (head - from + 1).div_ceil(concurrency as u64);
+            let to = head
+                .min(from + self.range.min(share).max(1) - 1)
+                .min(self.next_boundary(from) - 1);
+            let task = tokio::spawn(fetch(
+                self.provider.clone(),
+                self.applier.addresses(),
+                (from, to),
+                window_from,
+                concurrency,
+            ));
+            self.ahead.push_back(Ahead { from, to, task });
+        }
+    }
+
+    /// One step: check the checkpoint is canonical, then apply the ranges that follow it, as
+    /// they arrive, until `events_per_commit` events or `blocks_per_commit` blocks (or the
+    /// head), and commit them in one transaction.
     pub async fn step(&mut self, store: &std::sync::Mutex<Store>) -> Result<Step> {
+        let result = self.try_step(store).await;
+        if !matches!(result, Ok(Step::Advanced { .. } | Step::AtHead)) {
+            self.drop_ahead();
+        }
+        result
+    }
+
+    async fn try_step(&mut self, store: &std::sync::Mutex<Store>) -> Result<Step> {
         let head = self
             .provider
             .get_block_number()
@@ -218,107 +380,102 @@ impl Follower {
         if next > head {
             return Ok(Step::AtHead);
         }
-        let end = head.min(next + self.config.blocks_per_commit.max(1) - 1);
         let window_from = head.saturating_sub(self.config.window) + 1;
 
-        // Logs, fetched in parallel ranges and yielded in order.
-        let mut ranges = Vec::new();
-        let mut a = next;
-        while a <= end {
-            let b = end.min(a + self.range - 1);
-            ranges.push((a, b));
-            a = b + 1;
-        }
-        let fetches: Vec<_> = ranges.iter().map(|&(a, b)| self.logs(a, b)).collect();
-        let results: Vec<(Vec<Log>, bool)> = stream::iter(fetches)
-            .buffered(self.config.concurrency.max(1))
-            .try_collect()
-            .await?;
-        let shrunk = results.iter().any(|(_, s)| *s);
-        let logs: Vec<Log> = results.into_iter().flat_map(|(l, _)| l).collect();
-        self.adapt(shrunk, logs.len(), ranges.len());
-
-        // Headers of the window's blocks, and of the blocks whose logs lack a timestamp.
-        let mut headers: BTreeMap<u64, BlockRef> = BTreeMap::new();
-        let mut wanted: Vec<u64> = (next.max(window_from)..=end).collect();
-        wanted.extend(
-            logs.iter()
-                .filter(|l| l.block_timestamp.is_none())
-                .filter_map(|l| l.block_number)
-                .filter(|n| *n < window_from),
-        );
-        wanted.push(end);
-        wanted.sort_unstable();
-        wanted.dedup();
-        for b in self.blocks(wanted).await? {
-            headers.insert(b.number, b);
-        }
-        // The window must extend the checkpoint, and every log of a window block must be of
-        // the header we hold.
-        if let (Some(cp), Some(first)) = (&checkpoint, headers.get(&next))
-            && next >= window_from
-            && first.parent_hash != cp.hash
-        {
-            return self.rewind(store, cp).await;
-        }
-        for w in headers.values().filter(|b| b.number >= window_from) {
-            if let Some(prev) = headers.get(&(w.number.wrapping_sub(1)))
-                && prev.number >= window_from
-                && prev.hash != w.parent_hash
-            {
-                return Ok(Step::Retry);
-            }
-        }
-        for log in &logs {
-            let n = log.block_number.unwrap_or_default();
-            if let Some(h) = headers.get(&n)
-                && n >= window_from
-                && log.block_hash.map(hex).as_deref() != Some(h.hash.as_str())
-            {
-                return Ok(Step::Retry);
-            }
-        }
-
-        // Apply, block by block, and commit with the checkpoint.
-        let mut st = lock(store);
         let mut changes = Changes::default();
-        let mut current = None;
-        for log in &logs {
-            let n = log.block_number.unwrap_or_default();
-            if current != Some(n) {
-                changes.begin_block(n, n >= window_from);
-                current = Some(n);
+        let mut last: Option<BlockRef> = None;
+        loop {
+            self.fetch_ahead(
+                last.as_ref().map_or(next, |b| b.number + 1),
+                head,
+                window_from,
+            );
+            let Some(ahead) = self.ahead.pop_front() else {
+                break;
+            };
+            let fetched = ahead.task.await.map_err(|e| Error::Rpc {
+                what: format!("eth_getLogs({}..={})", ahead.from, ahead.to),
+                message: e.to_string(),
+            })??;
+            self.adapt(&fetched);
+            let extends = last
+                .as_ref()
+                .map(|b| b.hash.as_str())
+                .or(checkpoint.as_ref().map(|c| c.hash.as_str()));
+            match check(&fetched, extends, window_from) {
+                Ok(()) => {}
+                Err(Mismatch::Checkpoint) if last.is_none() => {
+                    let cp = checkpoint
+                        .as_ref()
+                        .expect("a mismatch is with the checkpoint");
+                    return self.rewind(store, cp).await;
+                }
+                Err(_) => return Ok(Step::Retry),
             }
-            let ts = log
-                .block_timestamp
-                .or_else(|| headers.get(&n).map(|h| h.timestamp))
-                .unwrap_or_default();
-            self.applier.apply(&mut st, &mut changes, log, ts)?;
+            let mut st = lock(store);
+            let mut current = None;
+            for log in &fetched.logs {
+                let n = log.block_number.unwrap_or_default();
+                if current != Some(n) {
+                    changes.begin_block(n, n >= window_from);
+                    current = Some(n);
+                }
+                let ts = log
+                    .block_timestamp
+                    .or_else(|| fetched.headers.get(&n).map(|h| h.timestamp))
+                    .unwrap_or_default();
+                self.applier.apply(&mut st, &mut changes, log, ts)?;
+            }
+            drop(st);
+            for b in fetched.headers.values().filter(|b| b.number >= window_from) {
+                changes.window_block(b.clone());
+            }
+            let to = fetched.headers[&fetched.to].clone();
+            let done = to.number >= head
+                || changes.events() >= self.config.events_per_commit
+                || to.number + 1 == self.next_boundary(to.number);
+            last = Some(to);
+            if done {
+                break;
+            }
         }
-        for b in headers.values().filter(|b| b.number >= window_from) {
-            changes.window_block(b.clone());
-        }
-        let top = &headers[&end];
+        let Some(top) = last else {
+            return Ok(Step::AtHead);
+        };
         let events = changes.events();
-        st.commit(
+        lock(store).commit(
             changes,
             &Checkpoint {
-                number: end,
+                number: top.number,
                 hash: top.hash.clone(),
                 timestamp: top.timestamp,
             },
         )?;
-        drop(st);
         metrics::counter!("openledger_indexer_events_total").increment(events as u64);
-        metrics::gauge!("openledger_indexer_head_lag_blocks").set(head.saturating_sub(end) as f64);
-        self.show_progress(end, head, events);
-        Ok(Step::Advanced { to: end, events })
+        metrics::gauge!("openledger_indexer_head_lag_blocks")
+            .set(head.saturating_sub(top.number) as f64);
+        self.show_progress(top.number, head, events);
+        Ok(Step::Advanced {
+            to: top.number,
+            events,
+        })
     }
 
-    fn adapt(&mut self, shrunk: bool, logs: usize, ranges: usize) {
-        if shrunk {
+    /// The first block of the commit after the one holding `block`: a commit holds at most
+    /// `blocks_per_commit` blocks, counted from the first block indexed.
+    fn next_boundary(&self, block: u64) -> u64 {
+        let per = self.config.blocks_per_commit.max(1);
+        let from = self.config.from_block.min(block);
+        from + ((block - from) / per + 1) * per
+    }
+
+    /// Aims the next ranges at [`LOGS_PER_RANGE`] logs: halves after a refusal or a heavy
+    /// range, doubles after a light one.
+    fn adapt(&mut self, fetched: &Fetched) {
+        let logs = fetched.logs.len();
+        if fetched.shrunk || logs > LOGS_PER_RANGE * 2 {
             self.range = (self.range / 2).max(1);
-        } else if logs < 5_000 * ranges.max(1) {
+        } else if logs < LOGS_PER_RANGE / 2 && fetched.to + 1 - fetched.from >= self.range {
             self.range = (self.range * 2).min(self.config.max_range.max(1));
         }
     }
@@ -425,4 +582,41 @@ impl Follower {
 /// transaction).
 pub fn lock(store: &std::sync::Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
     store.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Checks a fetched range against the chain it must extend (`extends`: the hash of the block
+/// before it, when known) for its blocks inside the window: consecutive headers link, every
+/// log of a window block carries its header's hash, and every window block has a header.
+fn check(
+    f: &Fetched,
+    extends: Option<&str>,
+    window_from: u64,
+) -> std::result::Result<(), Mismatch> {
+    if let (Some(hash), Some(first)) = (extends, f.headers.get(&f.from))
+        && f.from >= window_from
+        && first.parent_hash != hash
+    {
+        return Err(Mismatch::Checkpoint);
+    }
+    for n in f.from.max(window_from)..=f.to {
+        let Some(w) = f.headers.get(&n) else {
+            return Err(Mismatch::Moved);
+        };
+        if n > f.from.max(window_from)
+            && let Some(prev) = f.headers.get(&(n - 1))
+            && prev.hash != w.parent_hash
+        {
+            return Err(Mismatch::Moved);
+        }
+    }
+    for log in &f.logs {
+        let n = log.block_number.unwrap_or_default();
+        if n >= window_from
+            && let Some(h) = f.headers.get(&n)
+            && log.block_hash.map(hex).as_deref() != Some(h.hash.as_str())
+        {
+            return Err(Mismatch::Moved);
+        }
+    }
+    Ok(())
 }

@@ -289,25 +289,36 @@ impl Store {
             for rows in inserts.values() {
                 sql.write(rows, false)?;
             }
+            // Undo images, 500 to a statement.
             let mut seq = first_undo;
-            let undo_values: Vec<_> = undo_rows
-                .iter()
-                .map(|(block, table, id, prior)| {
-                    let v = (
-                        undo::seq.eq(seq),
-                        undo::block_number.eq(*block as i64),
-                        undo::table_name.eq(*table),
-                        undo::row_id.eq(id.as_str()),
-                        undo::prior.eq(prior.as_ref().map(|r| r.to_json().to_string())),
-                    );
-                    seq += 1;
-                    v
-                })
-                .collect();
-            for values in undo_values {
-                diesel::insert_into(undo::table)
-                    .values(values)
-                    .execute(sql.conn())?;
+            for chunk in undo_rows.chunks(500) {
+                let mut binds = Vec::with_capacity(chunk.len() * 5);
+                let tuples = chunk
+                    .iter()
+                    .map(|(block, table, id, prior)| {
+                        binds.extend([
+                            Bind::Int(Some(seq)),
+                            Bind::Int(Some(*block as i64)),
+                            Bind::Text(Some((*table).to_owned())),
+                            Bind::Text(Some(id.clone())),
+                            Bind::Text(prior.as_ref().map(|r| r.to_json().to_string())),
+                        ]);
+                        seq += 1;
+                        let n = binds.len();
+                        let marks = (n - 4..=n)
+                            .map(|i| sql.dialect().placeholder(i))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        format!("({marks})")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                sql.execute(
+                    &format!(
+                        "INSERT INTO undo (seq, block_number, table_name, row_id, prior) VALUES {tuples}"
+                    ),
+                    binds,
+                )?;
             }
             for b in &window {
                 diesel::delete(blocks::table.filter(blocks::number.eq(b.number as i64)))
