@@ -75,7 +75,8 @@ impl Default for FollowConfig {
 /// What one step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
-    /// Applied blocks up to this one.
+    /// Applied blocks up to this one (being written: every other use of the store waits for
+    /// it, and [`Step::AtHead`] means all of it is written).
     Advanced {
         /// The new checkpoint.
         to: u64,
@@ -326,10 +327,11 @@ impl Follower {
             if from > head {
                 break;
             }
-            // A range never takes more than its share of what is left, so that the first
-            // ranges of a short history still run side by side, and never crosses a commit
-            // boundary (every `blocks_per_commit` blocks from the first).
-            let share = (head - from + 1).div_ceil(concurrency as u64);
+            // A range never takes more than a quarter of its share of what is left, so that
+            // a short history still comes in ranges that run side by side and a dense stretch
+            // of it is met by small ones, and never crosses a commit boundary (every
+            // `blocks_per_commit` blocks from the first).
+            let share = (head - from + 1).div_ceil(4 * concurrency as u64);
             let to = head
                 .min(from + self.range.min(share).max(1) - 1)
                 .min(self.next_boundary(from) - 1);
@@ -378,6 +380,8 @@ impl Follower {
         metrics::gauge!("openledger_indexer_head_lag_blocks")
             .set(head.saturating_sub(next.saturating_sub(1)) as f64);
         if next > head {
+            // Caught up: what was applied is written before the follower waits.
+            lock(store).flush()?;
             return Ok(Step::AtHead);
         }
         let window_from = head.saturating_sub(self.config.window) + 1;
@@ -440,6 +444,7 @@ impl Follower {
             }
         }
         let Some(top) = last else {
+            lock(store).flush()?;
             return Ok(Step::AtHead);
         };
         let events = changes.events();

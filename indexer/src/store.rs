@@ -8,6 +8,12 @@
 //!   those images in reverse order, deletes the append-only rows above the ancestor and moves
 //!   the checkpoint back, again in one transaction: afterwards the database is row for row what
 //!   indexing the chain up to the ancestor produces.
+//! - A commit is written on its own thread while the follower applies the next blocks: the
+//!   rows it touched are in the cache at once, reads of other rows go through a second
+//!   connection (they are the same before and after the commit), and every other use of the
+//!   database first waits for it. A commit that fails clears the cache and is reported by the
+//!   next [`Store::commit`] or [`Store::checkpoint`]; the checkpoint is then the last one
+//!   written, so the follower redoes what the failed commit held.
 //! - Preconditions: `commit` gets the blocks right after the checkpoint; `revert_to` gets an
 //!   ancestor at or above the oldest block of the window (deeper reorgs are refused by the
 //!   follower, see [`crate::Error::ReorgTooDeep`]).
@@ -148,10 +154,23 @@ impl Changes {
 
 /// The index's database, with a cache of current-state rows (the store is the only writer).
 pub struct Store {
-    db: Database,
+    /// The writing connection; `None` while a commit holds it.
+    db: Option<Database>,
+    /// Reads of rows the cache lacks, while a commit runs.
+    reads: Database,
+    /// The commit being written.
+    pending: Option<Pending>,
+    /// The error of a commit that failed, until reported.
+    failed: Option<Error>,
     cache: HashMap<(&'static str, String), Option<Row>>,
     next_undo: i64,
     window: u64,
+}
+
+/// A commit running on its own thread; it hands the connection back.
+struct Pending {
+    to: Checkpoint,
+    thread: std::thread::JoinHandle<(Database, Result<()>)>,
 }
 
 /// Rows kept in the cache before it is dropped and refilled.
@@ -187,11 +206,43 @@ impl Store {
             .unwrap_or(0)
             + 1;
         Ok(Self {
-            db,
+            reads: db.reconnect()?,
+            db: Some(db),
+            pending: None,
+            failed: None,
             cache: HashMap::new(),
             next_undo,
             window,
         })
+    }
+
+    /// Waits for the running commit, if any; keeps its error for the follower.
+    fn settle(&mut self) -> &mut Database {
+        if let Some(p) = self.pending.take() {
+            let (db, result) = p.thread.join().unwrap_or_else(|_| {
+                unreachable!("the commit thread returns its errors, it does not panic")
+            });
+            self.db = Some(db);
+            if let Err(e) = result {
+                self.cache.clear();
+                self.failed = Some(e);
+            }
+        }
+        self.db.as_mut().expect("the connection is back")
+    }
+
+    /// The error of a commit that failed since the last call, if any.
+    fn failure(&mut self) -> Result<()> {
+        match self.failed.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until every commit is written; the error of one that failed.
+    pub fn flush(&mut self) -> Result<()> {
+        self.settle();
+        self.failure()
     }
 
     /// Empties every table (for `--resync`).
@@ -206,9 +257,10 @@ impl Store {
         })
     }
 
-    /// The database, for reads and for the receipts verifier's writes.
+    /// The database, for reads and for the receipts verifier's writes (once the running
+    /// commit is written).
     pub fn db(&mut self) -> &mut Database {
-        &mut self.db
+        self.settle()
     }
 
     /// The reorg window's size in blocks.
@@ -216,15 +268,24 @@ impl Store {
         self.window
     }
 
-    /// The last block applied, if any.
+    /// The last block applied, if any (the running commit's, which is written before any
+    /// other use of the database).
     pub fn checkpoint(&mut self) -> Result<Option<Checkpoint>> {
+        if let Some(p) = &self.pending
+            && !p.thread.is_finished()
+        {
+            return Ok(Some(p.to.clone()));
+        }
+        self.settle();
+        self.failure()?;
+        let db = self.db.as_mut().expect("settled");
         let row: Option<(i64, String, i64)> = checkpoint::table
             .select((
                 checkpoint::block_number,
                 checkpoint::block_hash,
                 checkpoint::block_timestamp,
             ))
-            .first(self.db.sql().conn())
+            .first(db.sql().conn())
             .optional()?;
         Ok(row.map(|(n, hash, ts)| Checkpoint {
             number: n as u64,
@@ -235,6 +296,7 @@ impl Store {
 
     /// The window's blocks, oldest first.
     pub fn window_blocks(&mut self) -> Result<Vec<BlockRef>> {
+        let db = self.settle();
         let rows: Vec<(i64, String, String, i64)> = blocks::table
             .order(blocks::number.asc())
             .select((
@@ -243,7 +305,7 @@ impl Store {
                 blocks::parent_hash,
                 blocks::timestamp,
             ))
-            .load(self.db.sql().conn())?;
+            .load(db.sql().conn())?;
         Ok(rows
             .into_iter()
             .map(|(n, hash, parent_hash, ts)| BlockRef {
@@ -260,14 +322,20 @@ impl Store {
         if let Some(row) = self.cache.get(&key) {
             return Ok(row.clone());
         }
-        let row = self.db.sql().load(table, id)?;
+        let row = match &mut self.db {
+            Some(db) => db.sql().load(table, id)?,
+            None => self.reads.sql().load(table, id)?,
+        };
         self.cache.insert(key, row.clone());
         Ok(row)
     }
 
-    /// Writes `changes` and moves the checkpoint to `to`, in one transaction; prunes the
-    /// window below `to − window`.
+    /// Writes `changes` and moves the checkpoint to `to`, in one transaction, on its own
+    /// thread; prunes the window below `to − window`. Waits for the previous commit first and
+    /// returns its error, if it failed (then `changes` are dropped: they followed it).
     pub fn commit(&mut self, changes: Changes, to: &Checkpoint) -> Result<()> {
+        self.settle();
+        self.failure()?;
         let Changes {
             rows,
             inserts,
@@ -280,88 +348,62 @@ impl Store {
             by_table.entry(table).or_default().push(row.clone());
         }
         let first_undo = self.next_undo;
-        let keep_from = to.number.saturating_sub(self.window) as i64;
-        let result = self.db.transaction(|sql| {
-            for rows in by_table.values_mut() {
-                rows.sort_by(|a, b| a.id().cmp(b.id()));
-                sql.write(rows, true)?;
-            }
-            for rows in inserts.values() {
-                sql.write(rows, false)?;
-            }
-            // Undo images, 500 to a statement.
-            let mut seq = first_undo;
-            for chunk in undo_rows.chunks(500) {
-                let mut binds = Vec::with_capacity(chunk.len() * 5);
-                let tuples = chunk
-                    .iter()
-                    .map(|(block, table, id, prior)| {
-                        binds.extend([
-                            Bind::Int(Some(seq)),
-                            Bind::Int(Some(*block as i64)),
-                            Bind::Text(Some((*table).to_owned())),
-                            Bind::Text(Some(id.clone())),
-                            Bind::Text(prior.as_ref().map(|r| r.to_json().to_string())),
-                        ]);
-                        seq += 1;
-                        let n = binds.len();
-                        let marks = (n - 4..=n)
-                            .map(|i| sql.dialect().placeholder(i))
-                            .collect::<Vec<_>>()
-                            .join(", ");
-                        format!("({marks})")
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                sql.execute(
-                    &format!(
-                        "INSERT INTO undo (seq, block_number, table_name, row_id, prior) VALUES {tuples}"
-                    ),
-                    binds,
-                )?;
-            }
-            for b in &window {
-                diesel::delete(blocks::table.filter(blocks::number.eq(b.number as i64)))
-                    .execute(sql.conn())?;
-                diesel::insert_into(blocks::table)
-                    .values((
-                        blocks::number.eq(b.number as i64),
-                        blocks::hash.eq(&b.hash),
-                        blocks::parent_hash.eq(&b.parent_hash),
-                        blocks::timestamp.eq(b.timestamp as i64),
-                    ))
-                    .execute(sql.conn())?;
-            }
-            diesel::delete(blocks::table.filter(blocks::number.lt(keep_from)))
-                .execute(sql.conn())?;
-            diesel::delete(undo::table.filter(undo::block_number.lt(keep_from)))
-                .execute(sql.conn())?;
-            write_checkpoint(sql, to)?;
-            Ok(seq)
-        });
-        match result {
-            Ok(seq) => {
-                self.next_undo = seq;
-                if self.cache.len() > CACHE_ROWS {
-                    self.cache.clear();
-                }
-                for ((table, id), row) in rows {
-                    self.cache.insert((table, id), Some(row));
-                }
-                Ok(())
-            }
-            Err(e) => {
-                self.cache.clear();
-                Err(e)
-            }
+        self.next_undo += undo_rows.len() as i64;
+        if self.cache.len() > CACHE_ROWS {
+            self.cache.clear();
         }
+        for ((table, id), row) in rows {
+            self.cache.insert((table, id), Some(row));
+        }
+        let keep_from = to.number.saturating_sub(self.window) as i64;
+        let mut db = self.db.take().expect("settled");
+        let checkpoint = to.clone();
+        let thread = std::thread::spawn(move || {
+            let result = db.transaction(|sql| {
+                for rows in by_table.values_mut() {
+                    rows.sort_by(|a, b| a.id().cmp(b.id()));
+                    sql.write(rows, true)?;
+                }
+                for rows in inserts.values() {
+                    sql.write(rows, false)?;
+                }
+                write_undo(sql, first_undo, &undo_rows)?;
+                for b in &window {
+                    diesel::delete(blocks::table.filter(blocks::number.eq(b.number as i64)))
+                        .execute(sql.conn())?;
+                    diesel::insert_into(blocks::table)
+                        .values((
+                            blocks::number.eq(b.number as i64),
+                            blocks::hash.eq(&b.hash),
+                            blocks::parent_hash.eq(&b.parent_hash),
+                            blocks::timestamp.eq(b.timestamp as i64),
+                        ))
+                        .execute(sql.conn())?;
+                }
+                diesel::delete(blocks::table.filter(blocks::number.lt(keep_from)))
+                    .execute(sql.conn())?;
+                diesel::delete(undo::table.filter(undo::block_number.lt(keep_from)))
+                    .execute(sql.conn())?;
+                write_checkpoint(sql, &checkpoint)
+            });
+            // The written rows are freed here too, off the follower's path.
+            drop((by_table, inserts, undo_rows));
+            (db, result)
+        });
+        self.pending = Some(Pending {
+            to: to.clone(),
+            thread,
+        });
+        Ok(())
     }
 
     /// Rewinds the index to `ancestor` (a block of the window), in one transaction.
     pub fn revert_to(&mut self, ancestor: &BlockRef) -> Result<()> {
+        self.settle();
+        self.failure()?;
         self.cache.clear();
         let above = ancestor.number as i64;
-        self.db.transaction(|sql| {
+        self.settle().transaction(|sql| {
             let entries: Vec<(String, String, Option<String>)> = undo::table
                 .filter(undo::block_number.gt(above))
                 .order(undo::seq.desc())
@@ -403,6 +445,45 @@ impl Store {
     }
 }
 
+/// Saves the undo images of a commit, numbered from `first`, 500 to a statement.
+fn write_undo(
+    sql: &mut Sql<'_>,
+    first: i64,
+    images: &[(u64, &'static str, String, Option<Row>)],
+) -> Result<()> {
+    let mut seq = first;
+    for chunk in images.chunks(500) {
+        let mut binds = Vec::with_capacity(chunk.len() * 5);
+        let tuples = chunk
+            .iter()
+            .map(|(block, table, id, prior)| {
+                binds.extend([
+                    Bind::Int(Some(seq)),
+                    Bind::Int(Some(*block as i64)),
+                    Bind::Text(Some((*table).to_owned())),
+                    Bind::Text(Some(id.clone())),
+                    Bind::Text(prior.as_ref().map(|r| r.to_json().to_string())),
+                ]);
+                seq += 1;
+                let n = binds.len();
+                let marks = (n - 4..=n)
+                    .map(|i| sql.dialect().placeholder(i))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("({marks})")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        sql.execute(
+            &format!(
+                "INSERT INTO undo (seq, block_number, table_name, row_id, prior) VALUES {tuples}"
+            ),
+            binds,
+        )?;
+    }
+    Ok(())
+}
+
 fn write_checkpoint(sql: &mut Sql<'_>, to: &Checkpoint) -> Result<()> {
     diesel::delete(checkpoint::table).execute(sql.conn())?;
     diesel::insert_into(checkpoint::table)
@@ -414,4 +495,15 @@ fn write_checkpoint(sql: &mut Sql<'_>, to: &Checkpoint) -> Result<()> {
         ))
         .execute(sql.conn())?;
     Ok(())
+}
+
+impl Drop for Store {
+    /// A store dropped with a commit running lets it finish (a killed process loses it, and
+    /// resumes from the checkpoint before it).
+    fn drop(&mut self) {
+        self.settle();
+        if let Some(e) = self.failed.take() {
+            tracing::warn!(target: "indexer::store", error = %e, "the last commit failed");
+        }
+    }
 }
