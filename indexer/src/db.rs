@@ -230,12 +230,18 @@ impl Sql<'_> {
 
     /// Runs `sql` with `binds`; returns the rows affected.
     pub fn execute(&mut self, sql: &str, binds: Vec<Bind>) -> Result<usize> {
-        Ok(bound(sql, binds).execute(self.conn)?)
+        Ok(match &mut *self.conn {
+            AnyConnection::Sqlite(c) => bound(sql, binds).execute(c)?,
+            AnyConnection::Postgresql(c) => bound(sql, binds).execute(c)?,
+        })
     }
 
     /// Runs a query whose one column `j` is a JSON row; returns the rows.
     pub fn query_json(&mut self, sql: &str, binds: Vec<Bind>) -> Result<Vec<Json>> {
-        let rows: Vec<JsonRow> = bound(sql, binds).load(self.conn)?;
+        let rows: Vec<JsonRow> = match &mut *self.conn {
+            AnyConnection::Sqlite(c) => bound(sql, binds).load(c)?,
+            AnyConnection::Postgresql(c) => bound(sql, binds).load(c)?,
+        };
         rows.into_iter()
             .map(|r| {
                 serde_json::from_str(&r.j).map_err(|e| Error::Corrupt {
@@ -247,7 +253,10 @@ impl Sql<'_> {
 
     /// Runs a query whose one column `n` is a BIGINT.
     pub fn query_count(&mut self, sql: &str, binds: Vec<Bind>) -> Result<i64> {
-        let rows: Vec<Count> = bound(sql, binds).load(self.conn)?;
+        let rows: Vec<Count> = match &mut *self.conn {
+            AnyConnection::Sqlite(c) => bound(sql, binds).load(c)?,
+            AnyConnection::Postgresql(c) => bound(sql, binds).load(c)?,
+        };
         Ok(rows.first().map_or(0, |r| r.n))
     }
 
@@ -427,11 +436,19 @@ where
 
 impl<C> RunQueryDsl<C> for Insert<'_> {}
 
-fn bound(
+/// `sql` with `binds`, for one backend (the multi-connection's own row and bind types copy
+/// every value once more).
+fn bound<DB>(
     sql: &str,
     binds: Vec<Bind>,
-) -> BoxedSqlQuery<'static, MultiBackend, diesel::query_builder::SqlQuery> {
-    let mut q = diesel::sql_query(sql.to_owned()).into_boxed::<MultiBackend>();
+) -> BoxedSqlQuery<'static, DB, diesel::query_builder::SqlQuery>
+where
+    DB: Backend + HasSqlType<BigInt> + HasSqlType<Text> + HasSqlType<Bool>,
+    Option<i64>: ToSql<Nullable<BigInt>, DB>,
+    Option<String>: ToSql<Nullable<Text>, DB>,
+    Option<bool>: ToSql<Nullable<Bool>, DB>,
+{
+    let mut q = diesel::sql_query(sql.to_owned()).into_boxed::<DB>();
     for b in binds {
         q = match b {
             Bind::Int(v) => q.bind::<Nullable<BigInt>, _>(v),
