@@ -507,3 +507,69 @@ impl Drop for Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(n: u64) -> Checkpoint {
+        Checkpoint {
+            number: n,
+            hash: format!("0x{n:064x}"),
+            timestamp: 1_700_000_000 + n,
+        }
+    }
+
+    fn transfer(changes: &mut Changes, n: u64) {
+        changes.begin_block(n, false);
+        let mut row = Row::new(catalog::table("transfers").unwrap(), format!("{n}-0"));
+        row.set("block_number", n as i64);
+        changes.insert_event(row);
+    }
+
+    /// A commit that fails on its thread is reported by the next commit, which writes nothing;
+    /// the checkpoint is the last one written, and committing from there works again.
+    #[test]
+    fn a_failed_commit_is_reported_and_the_checkpoint_stays_at_the_last_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("store.db").display().to_string();
+        let mut store = Store::open(Database::open(&url).unwrap(), "test", 128).unwrap();
+        let mut changes = Changes::default();
+        transfer(&mut changes, 1);
+        store.commit(changes, &block(1)).unwrap();
+        store.flush().unwrap();
+
+        // The next commit's table is gone: its transaction fails on the commit thread.
+        let mut other = Database::connect(&url).unwrap();
+        other
+            .sql()
+            .batch_execute("ALTER TABLE transfers RENAME TO moved")
+            .unwrap();
+        let mut changes = Changes::default();
+        transfer(&mut changes, 2);
+        store.commit(changes, &block(2)).unwrap();
+        let mut changes = Changes::default();
+        transfer(&mut changes, 3);
+        assert!(
+            store.commit(changes, &block(3)).is_err(),
+            "the failure is reported"
+        );
+        assert_eq!(store.checkpoint().unwrap(), Some(block(1)));
+
+        other
+            .sql()
+            .batch_execute("ALTER TABLE moved RENAME TO transfers")
+            .unwrap();
+        let mut changes = Changes::default();
+        transfer(&mut changes, 2);
+        store.commit(changes, &block(2)).unwrap();
+        store.flush().unwrap();
+        assert_eq!(store.checkpoint().unwrap(), Some(block(2)));
+        let rows = store
+            .db()
+            .sql()
+            .dump(catalog::table("transfers").unwrap())
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+    }
+}
