@@ -374,9 +374,104 @@ async fn list(
         l.skip
     );
     let rows = reader.rows(table, sql, l.binds).await?;
+    prefetch(&ctx, &reader, table, &rows, ctx.look_ahead()).await?;
     Ok(Some(FieldValue::list(
         rows.into_iter().map(FieldValue::owned_any),
     )))
+}
+
+/// The rows a request's lists have already read for their relation fields, by (table, id):
+/// `None` where the row does not exist. Per request, made by [`PrefetchScope`].
+#[derive(Default)]
+struct Prefetched(Mutex<HashMap<(&'static str, String), Option<Row>>>);
+
+impl Prefetched {
+    fn get(&self, table: &'static str, id: &str) -> Option<Option<Row>> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&(table, id.to_owned())).cloned()
+    }
+}
+
+/// Gives each request its [`Prefetched`].
+struct PrefetchScope;
+
+impl async_graphql::extensions::ExtensionFactory for PrefetchScope {
+    fn create(&self) -> Arc<dyn async_graphql::extensions::Extension> {
+        Arc::new(PrefetchScope)
+    }
+}
+
+#[async_trait::async_trait]
+impl async_graphql::extensions::Extension for PrefetchScope {
+    async fn prepare_request(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        request: async_graphql::Request,
+        next: async_graphql::extensions::NextPrepareRequest<'_>,
+    ) -> async_graphql::ServerResult<async_graphql::Request> {
+        next.run(ctx, request.data(Prefetched::default())).await
+    }
+}
+
+/// Reads, one statement per relation and level, the rows that the selection `look` over
+/// `rows` (of `table`) asks of their relation fields, and of theirs below, into the request's
+/// [`Prefetched`]. A page's relations then resolve without the DataLoader's wait per nesting
+/// level (its batching window rounds up to tokio's 1 ms timer tick).
+async fn prefetch(
+    ctx: &ResolverContext<'_>,
+    reader: &Reader,
+    table: &'static Table,
+    rows: &[Row],
+    look: async_graphql::Lookahead<'_>,
+) -> async_graphql::Result<()> {
+    let Ok(store) = ctx.data::<Prefetched>() else {
+        return Ok(());
+    };
+    let mut level = vec![(table, rows.to_vec(), look)];
+    while let Some((table, rows, look)) = level.pop() {
+        for column in table.columns.iter().filter(|c| c.refers.is_some()) {
+            let sub = look.field(&field_name(column.name));
+            if !sub.exists() {
+                continue;
+            }
+            let target = catalog::table(column.refers.expect("reference")).expect("catalog");
+            let mut ids: Vec<String> = rows
+                .iter()
+                .filter_map(|r| match r.get(column.name) {
+                    Cell::Text(id) if store.get(target.name, id).is_none() => Some(id.clone()),
+                    _ => None,
+                })
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            if ids.is_empty() {
+                continue;
+            }
+            let dialect = reader.dialect();
+            let marks = (1..=ids.len())
+                .map(|i| dialect.placeholder(i))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT {} AS j FROM {} t WHERE t.id IN ({marks})",
+                dialect.json_row(target, "t"),
+                target.name
+            );
+            let binds = ids.iter().cloned().map(|id| Bind::Text(Some(id))).collect();
+            let found = reader.rows(target, sql, binds).await?;
+            {
+                let mut map = store.0.lock().unwrap_or_else(|e| e.into_inner());
+                for id in ids {
+                    map.insert((target.name, id), None);
+                }
+                for row in &found {
+                    map.insert((target.name, row.id().to_owned()), Some(row.clone()));
+                }
+            }
+            level.push((target, found, sub));
+        }
+    }
+    Ok(())
 }
 
 async fn one(
@@ -437,6 +532,14 @@ async fn connection(
         first + 1
     );
     let mut rows = reader.rows(table, sql, w.binds).await?;
+    prefetch(
+        &ctx,
+        &reader,
+        table,
+        &rows,
+        ctx.look_ahead().field("edges").field("node"),
+    )
+    .await?;
     let total = match count {
         Some((sql, binds)) => Some(reader.count(sql, binds).await?),
         None => None,
@@ -650,6 +753,11 @@ pub fn schema(reader: Reader, head: watch::Receiver<Head>) -> Result<Schema, Sch
                         let Cell::Text(id) = row.get(col) else {
                             return Ok(None);
                         };
+                        if let Ok(prefetched) = ctx.data::<Prefetched>()
+                            && let Some(row) = prefetched.get(target.name, id)
+                        {
+                            return Ok(row.map(FieldValue::owned_any));
+                        }
                         let loader = ctx.data::<DataLoader<RowLoader>>()?;
                         Ok(loader
                             .load_one((target.name.to_owned(), id.clone()))
@@ -921,6 +1029,7 @@ pub fn schema(reader: Reader, head: watch::Receiver<Head>) -> Result<Schema, Sch
         .extension(cost::RowLimit {
             lists: Arc::new(lists),
         })
+        .extension(PrefetchScope)
         .data(children)
         .data(reader)
         .data(head)
