@@ -131,6 +131,22 @@ impl Reader {
         .map_err(db_error)
     }
 
+    /// The rows of `table` with these ids (those that exist), in one statement.
+    async fn by_ids(
+        &self,
+        table: &'static Table,
+        ids: &[String],
+    ) -> async_graphql::Result<Vec<Row>> {
+        let sql = format!(
+            "SELECT {} AS j FROM {} t WHERE t.id IN ({})",
+            self.dialect.json_row(table, "t"),
+            table.name,
+            self.dialect.placeholders(1, ids.len())
+        );
+        let binds = ids.iter().map(|id| Bind::Text(Some(id.clone()))).collect();
+        self.rows(table, sql, binds).await
+    }
+
     async fn json(&self, sql: String) -> async_graphql::Result<Vec<Json>> {
         let me = self.clone();
         tokio::task::spawn_blocking(move || me.with(|db| db.sql().query_json(&sql, vec![])))
@@ -173,23 +189,7 @@ impl Loader<RowKey> for RowLoader {
         let mut out = HashMap::new();
         for (name, ids) in by_table {
             let table = catalog::table(name).expect("catalog table");
-            let dialect = self.reader.dialect();
-            let marks = (1..=ids.len())
-                .map(|i| dialect.placeholder(i))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "SELECT {} AS j FROM {} t WHERE t.id IN ({marks})",
-                dialect.json_row(table, "t"),
-                table.name
-            );
-            let binds = ids.into_iter().map(|id| Bind::Text(Some(id))).collect();
-            for row in self
-                .reader
-                .rows(table, sql, binds)
-                .await
-                .map_err(Arc::new)?
-            {
+            for row in self.reader.by_ids(table, &ids).await.map_err(Arc::new)? {
                 out.insert((name.to_owned(), row.id().to_owned()), row);
             }
         }
@@ -223,10 +223,7 @@ impl Loader<ChildKey> for ChildLoader {
             let table = catalog::table(&name).expect("catalog table");
             let column = table.column(&column).expect("catalog column").name;
             let dialect = self.reader.dialect();
-            let marks = (1..=ids.len())
-                .map(|i| dialect.placeholder(i))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let marks = dialect.placeholders(1, ids.len());
             // At most a page per parent, read by the database, not filtered here: a model
             // with a million charges reads 100 of them.
             let sql = format!(
@@ -447,18 +444,7 @@ async fn prefetch(
             if ids.is_empty() {
                 continue;
             }
-            let dialect = reader.dialect();
-            let marks = (1..=ids.len())
-                .map(|i| dialect.placeholder(i))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "SELECT {} AS j FROM {} t WHERE t.id IN ({marks})",
-                dialect.json_row(target, "t"),
-                target.name
-            );
-            let binds = ids.iter().cloned().map(|id| Bind::Text(Some(id))).collect();
-            let found = reader.rows(target, sql, binds).await?;
+            let found = reader.by_ids(target, &ids).await?;
             {
                 let mut map = store.0.lock().unwrap_or_else(|e| e.into_inner());
                 for id in ids {

@@ -64,6 +64,14 @@ impl Dialect {
         }
     }
 
+    /// `count` placeholders numbered from `first`, comma-separated.
+    pub fn placeholders(self, first: usize, count: usize) -> String {
+        (first..first + count)
+            .map(|n| self.placeholder(n))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// An expression turning the columns of `table` (aliased `alias`) into one JSON text.
     pub fn json_row(self, table: &Table, alias: &str) -> String {
         let pairs = table

@@ -465,12 +465,7 @@ fn write_undo(
                     Bind::Text(prior.as_ref().map(|r| r.to_json().to_string())),
                 ]);
                 seq += 1;
-                let n = binds.len();
-                let marks = (n - 4..=n)
-                    .map(|i| sql.dialect().placeholder(i))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                format!("({marks})")
+                format!("({})", sql.dialect().placeholders(binds.len() - 4, 5))
             })
             .collect::<Vec<_>>()
             .join(", ");
@@ -520,11 +515,14 @@ mod tests {
         }
     }
 
-    fn transfer(changes: &mut Changes, n: u64) {
+    /// Commits block `n` holding one transfer.
+    fn commit_transfer(store: &mut Store, n: u64) -> Result<()> {
+        let mut changes = Changes::default();
         changes.begin_block(n, false);
         let mut row = Row::new(catalog::table("transfers").unwrap(), format!("{n}-0"));
         row.set("block_number", n as i64);
         changes.insert_event(row);
+        store.commit(changes, &block(n))
     }
 
     /// A commit that fails on its thread is reported by the next commit, which writes nothing;
@@ -534,9 +532,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = dir.path().join("store.db").display().to_string();
         let mut store = Store::open(Database::open(&url).unwrap(), "test", 128).unwrap();
-        let mut changes = Changes::default();
-        transfer(&mut changes, 1);
-        store.commit(changes, &block(1)).unwrap();
+        commit_transfer(&mut store, 1).unwrap();
         store.flush().unwrap();
 
         // The next commit's table is gone: its transaction fails on the commit thread.
@@ -545,13 +541,9 @@ mod tests {
             .sql()
             .batch_execute("ALTER TABLE transfers RENAME TO moved")
             .unwrap();
-        let mut changes = Changes::default();
-        transfer(&mut changes, 2);
-        store.commit(changes, &block(2)).unwrap();
-        let mut changes = Changes::default();
-        transfer(&mut changes, 3);
+        commit_transfer(&mut store, 2).unwrap();
         assert!(
-            store.commit(changes, &block(3)).is_err(),
+            commit_transfer(&mut store, 3).is_err(),
             "the failure is reported"
         );
         assert_eq!(store.checkpoint().unwrap(), Some(block(1)));
@@ -560,9 +552,7 @@ mod tests {
             .sql()
             .batch_execute("ALTER TABLE moved RENAME TO transfers")
             .unwrap();
-        let mut changes = Changes::default();
-        transfer(&mut changes, 2);
-        store.commit(changes, &block(2)).unwrap();
+        commit_transfer(&mut store, 2).unwrap();
         store.flush().unwrap();
         assert_eq!(store.checkpoint().unwrap(), Some(block(2)));
         let rows = store
