@@ -9,9 +9,12 @@ export CARGO_INCREMENTAL=0
 
 log "contract artifacts match the Solidity sources"
 node contracts/evm/build.mjs --check
+log "the ink! contracts build (cargo-contract, PolkaVM) to exactly contracts/ink/out"
+"$ROOT/scripts/build-ink.sh" --check
 
 log "lint: rustfmt, clippy and rustdoc with warnings as errors, unused dependencies"
 cargo fmt --all --check
+cargo fmt --manifest-path contracts/ink/Cargo.toml --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 "$OPENLEDGER_HOME/tools/bin/cargo-machete" --with-metadata

@@ -320,7 +320,8 @@ mod datanet_registry {
             let previous_owner = d.owner;
             d.owner = caller;
             self.datanets.insert(datanet_id, &d);
-            self.pending_owners.remove(datanet_id);
+            // Not `remove` (see `add_contribution`).
+            self.pending_owners.insert(datanet_id, &Address::zero());
             self.env().emit_event(DatanetTransferred {
                 datanet_id,
                 previous_owner,
@@ -334,7 +335,7 @@ mod datanet_registry {
         #[ink(message, name = "commitContribution")]
         pub fn commit_contribution(&mut self, commitment: FixedBytes<32>) {
             // The earliest block counts; a copy of someone's commitment only confirms it.
-            if !self.commitments.contains(commitment.0) {
+            if self.commitments.get(commitment.0).unwrap_or(0) == 0 {
                 self.commitments
                     .insert(commitment.0, &self.env().block_number());
             }
@@ -366,15 +367,20 @@ mod datanet_registry {
                 salt.0,
             ]);
             match self.commitments.get(commitment) {
-                Some(at) if at < self.env().block_number() => {}
+                Some(at) if at != 0 && at < self.env().block_number() => {}
                 _ => {
                     return Err(Error::NotCommitted {
                         commitment: FixedBytes(commitment),
                     });
                 }
             }
-            self.commitments.remove(commitment);
-            let claim = self.content.get((datanet_id, content_hash.0)).unwrap_or_default();
+            // Block 0 means "no commitment". Not `remove`: ink! 6.0.0-beta.1 clears storage
+            // through a precompile that pallet-revive 0.10 lacks, so a removal is silently lost.
+            self.commitments.insert(commitment, &0);
+            let claim = self
+                .content
+                .get((datanet_id, content_hash.0))
+                .unwrap_or_default();
             if claim.live {
                 return Err(Error::DuplicateContent {
                     datanet_id,
@@ -447,7 +453,11 @@ mod datanet_registry {
         }
 
         #[ink(message, name = "rejectContribution")]
-        pub fn reject_contribution(&mut self, contribution_id: U256, slash: bool) -> Result<(), Error> {
+        pub fn reject_contribution(
+            &mut self,
+            contribution_id: U256,
+            slash: bool,
+        ) -> Result<(), Error> {
             let mut c = self.pending_for_curator(contribution_id)?;
             let stake = c.stake;
             if slash && stake.is_zero() {
@@ -549,7 +559,10 @@ mod datanet_registry {
         }
 
         #[ink(message, name = "contributionOwner")]
-        pub fn contribution_owner(&self, contribution_id: U256) -> (U256, Address, ContributionStatus) {
+        pub fn contribution_owner(
+            &self,
+            contribution_id: U256,
+        ) -> (U256, Address, ContributionStatus) {
             let c = self.contributions.get(contribution_id).unwrap_or_default();
             (c.datanet_id, c.contributor, c.status)
         }
@@ -570,14 +583,25 @@ mod datanet_registry {
         }
 
         #[ink(message, name = "contentAuthor")]
-        pub fn content_author(&self, datanet_id: U256, content_hash: FixedBytes<32>) -> (Address, bool) {
-            let claim = self.content.get((datanet_id, content_hash.0)).unwrap_or_default();
+        pub fn content_author(
+            &self,
+            datanet_id: U256,
+            content_hash: FixedBytes<32>,
+        ) -> (Address, bool) {
+            let claim = self
+                .content
+                .get((datanet_id, content_hash.0))
+                .unwrap_or_default();
             (claim.author, claim.live)
         }
 
         #[ink(message, name = "isCurator")]
         pub fn is_curator(&self, datanet_id: U256, account: Address) -> bool {
-            let owner = self.datanets.get(datanet_id).map(|d| d.owner).unwrap_or_default();
+            let owner = self
+                .datanets
+                .get(datanet_id)
+                .map(|d| d.owner)
+                .unwrap_or_default();
             owner == account || self.curators.get((datanet_id, account)).unwrap_or(false)
         }
 
@@ -590,7 +614,10 @@ mod datanet_registry {
         // ------------------------------------------------------------ internals
 
         fn release_content(&mut self, datanet_id: U256, content_hash: [u8; 32]) {
-            let mut claim = self.content.get((datanet_id, content_hash)).unwrap_or_default();
+            let mut claim = self
+                .content
+                .get((datanet_id, content_hash))
+                .unwrap_or_default();
             claim.live = false;
             self.content.insert((datanet_id, content_hash), &claim);
         }

@@ -188,7 +188,11 @@ mod model_registry {
         }
 
         #[ink(message, name = "setPrice")]
-        pub fn set_price(&mut self, model_id: U256, price_per_1k_tokens: U256) -> Result<(), Error> {
+        pub fn set_price(
+            &mut self,
+            model_id: U256,
+            price_per_1k_tokens: U256,
+        ) -> Result<(), Error> {
             let mut m = self.developer_model(model_id)?;
             if !m.active {
                 return Err(Error::ModelInactive { model_id });
@@ -240,7 +244,9 @@ mod model_registry {
             let previous_developer = m.developer;
             m.developer = caller;
             self.models.insert(model_id, &m);
-            self.pending_developers.remove(model_id);
+            // Not `remove`: ink! 6.0.0-beta.1 clears storage through a precompile that
+            // pallet-revive 0.10 lacks, so a removal is silently lost.
+            self.pending_developers.insert(model_id, &Address::zero());
             self.env().emit_event(ModelTransferred {
                 model_id,
                 previous_developer,
@@ -286,7 +292,9 @@ mod model_registry {
 
         #[ink(message, name = "usesDatanet")]
         pub fn uses_datanet(&self, model_id: U256, datanet_id: U256) -> bool {
-            self.uses_datanet.get((model_id, datanet_id)).unwrap_or(false)
+            self.uses_datanet
+                .get((model_id, datanet_id))
+                .unwrap_or(false)
         }
 
         #[ink(message, name = "developerOf")]

@@ -207,9 +207,9 @@ mod open_token {
             ]);
             let digest = eip712::digest(&self.separator(), &struct_hash);
             let signer = ecdsa::try_recover_vrs(&digest, v, &r.0, &s.0).map_err(|e| match e {
-                RecoverError::InvalidSignatureS(s) => Error::ECDSAInvalidSignatureS {
-                    s: FixedBytes(s),
-                },
+                RecoverError::InvalidSignatureS(s) => {
+                    Error::ECDSAInvalidSignatureS { s: FixedBytes(s) }
+                }
                 RecoverError::InvalidSignatureLength(n) => Error::ECDSAInvalidSignatureLength {
                     length: U256::from(n),
                 },

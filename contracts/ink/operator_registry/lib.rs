@@ -136,7 +136,10 @@ mod operator_registry {
             unstake_cooldown: u64,
         ) -> Result<Self, Error> {
             let governance = Governance::new(governance)?;
-            if token == Address::zero() || treasury == Address::zero() || settlement == Address::zero() {
+            if token == Address::zero()
+                || treasury == Address::zero()
+                || settlement == Address::zero()
+            {
                 return Err(Error::ZeroAddress);
             }
             if unstake_cooldown > MAX_UNSTAKE_COOLDOWN {
@@ -282,7 +285,12 @@ mod operator_registry {
         /// Takes up to `amount` from stake, then unstaking, then unvested rewards, to the
         /// treasury, and marks the operator slashed for good (governance only).
         #[ink(message)]
-        pub fn slash(&mut self, operator: Address, amount: U256, reason: String) -> Result<(), Error> {
+        pub fn slash(
+            &mut self,
+            operator: Address,
+            amount: U256,
+            reason: String,
+        ) -> Result<(), Error> {
             self.governance.check(self.env().caller())?;
             if amount.is_zero() {
                 return Err(Error::ZeroAmount);
@@ -339,7 +347,9 @@ mod operator_registry {
             }
             let now = self.env().block_timestamp();
             let delay = self.unstake_cooldown();
-            let effective_at = self.unstake_cooldown.schedule(U256::from(cooldown), now, delay);
+            let effective_at = self
+                .unstake_cooldown
+                .schedule(U256::from(cooldown), now, delay);
             self.env().emit_event(UnstakeCooldownChanged {
                 cooldown,
                 effective_at,
@@ -376,7 +386,9 @@ mod operator_registry {
 
         #[ink(message, name = "unstakeCooldown")]
         pub fn unstake_cooldown(&self) -> u64 {
-            self.unstake_cooldown.get(self.env().block_timestamp()).low_u64()
+            self.unstake_cooldown
+                .get(self.env().block_timestamp())
+                .low_u64()
         }
 
         #[ink(message, name = "getOperator")]
@@ -387,7 +399,10 @@ mod operator_registry {
         #[ink(message, name = "isActive")]
         pub fn is_active(&self, operator: Address) -> bool {
             let o = self.get_operator(operator);
-            o.signer != Address::zero() && !o.slashed && o.stake >= self.min_stake() && !o.stake.is_zero()
+            o.signer != Address::zero()
+                && !o.slashed
+                && o.stake >= self.min_stake()
+                && !o.stake.is_zero()
         }
 
         #[ink(message, name = "signerOf")]

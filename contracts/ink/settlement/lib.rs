@@ -43,7 +43,7 @@ mod settlement {
     /// How long a ready withdrawal request stays usable.
     const WITHDRAWAL_WINDOW: u64 = 2 * 24 * 3600;
     /// Reference time (picoseconds) an ERC-1271 wallet gets to answer `isValidSignature`.
-    pub const WALLET_CHECK_REF_TIME: u64 = 5_000_000_000;
+    pub const WALLET_CHECK_REF_TIME: u64 = 1_000_000_000;
     /// Proof size (bytes) an ERC-1271 wallet gets to answer `isValidSignature`.
     pub const WALLET_CHECK_PROOF_SIZE: u64 = 256 * 1024;
 
@@ -52,7 +52,8 @@ mod settlement {
     const VOUCHER_TYPEHASH: Word = ink::keccak_256!(
         "Voucher(address user,address operator,uint256 modelId,uint256 cumulativeCap,uint64 expiry,uint64 nonce)"
     );
-    const DEBIT_TYPEHASH: Word = ink::keccak_256!("Debit(address user,uint256 modelId,uint256 amount)");
+    const DEBIT_TYPEHASH: Word =
+        ink::keccak_256!("Debit(address user,uint256 modelId,uint256 amount)");
     const DATA_CREDIT_TYPEHASH: Word = ink::keccak_256!(
         "DataCredit(uint256 modelId,uint256 datanetId,uint256 contributionId,uint256 weight)"
     );
@@ -61,7 +62,8 @@ mod settlement {
         "DataCredit(uint256 modelId,uint256 datanetId,uint256 contributionId,uint256 weight)",
         "Debit(address user,uint256 modelId,uint256 amount)"
     ));
-    const IS_VALID_SIGNATURE: [u8; 4] = selector(ink::keccak_256!("isValidSignature(bytes32,bytes)"));
+    const IS_VALID_SIGNATURE: [u8; 4] =
+        selector(ink::keccak_256!("isValidSignature(bytes32,bytes)"));
 
     const TOKEN: [u8; 4] = selector(ink::keccak_256!("token()"));
     const DATANETS: [u8; 4] = selector(ink::keccak_256!("datanets()"));
@@ -316,36 +318,97 @@ mod settlement {
     #[ink::error]
     #[derive(Debug, PartialEq, Eq)]
     pub enum Error {
-        NotGovernance { caller: Address },
-        NotPendingGovernance { caller: Address },
+        NotGovernance {
+            caller: Address,
+        },
+        NotPendingGovernance {
+            caller: Address,
+        },
         ZeroAddress,
         ZeroAmount,
         InvalidSplitPolicy,
-        DelayTooLong { delay: u64, max: u64 },
-        NotWired { contract_address: Address },
-        NotOperatorRegistry { caller: Address },
+        DelayTooLong {
+            delay: u64,
+            max: u64,
+        },
+        NotWired {
+            contract_address: Address,
+        },
+        NotOperatorRegistry {
+            caller: Address,
+        },
         NoWithdrawalRequested,
-        WithdrawalNotReady { ready_at: u64 },
-        WithdrawalExpired { expires_at: u64 },
+        WithdrawalNotReady {
+            ready_at: u64,
+        },
+        WithdrawalExpired {
+            expires_at: u64,
+        },
         NothingToClaim,
-        NonceNotIncreasing { current: u64, requested: u64 },
-        InsufficientBalance { user: Address, balance: U256, amount: U256 },
+        NonceNotIncreasing {
+            current: u64,
+            requested: u64,
+        },
+        InsufficientBalance {
+            user: Address,
+            balance: U256,
+            amount: U256,
+        },
         EmptyBatch,
-        BatchExpired { deadline: u64 },
-        BadSequence { operator: Address, expected: u64, got: u64 },
-        PolicyEpochNotLive { epoch: u32, current: u32 },
-        OperatorNotActive { operator: Address },
+        BatchExpired {
+            deadline: u64,
+        },
+        BadSequence {
+            operator: Address,
+            expected: u64,
+            got: u64,
+        },
+        PolicyEpochNotLive {
+            epoch: u32,
+            current: u32,
+        },
+        OperatorNotActive {
+            operator: Address,
+        },
         InvalidOperatorSignature,
-        VoucherCountMismatch { debits: U256, vouchers: U256 },
-        DebitsNotSorted { index: U256 },
-        CreditsNotSorted { index: U256 },
-        NotEnoughGasForWalletCheck { index: U256 },
-        UnknownDatanet { index: U256, datanet_id: U256 },
-        DatanetNotInLineage { index: U256, model_id: U256, datanet_id: U256 },
-        ContributionNotAccepted { index: U256, contribution_id: U256 },
-        ContributionNotInDatanet { index: U256, contribution_id: U256, datanet_id: U256 },
-        CreditWithoutDebit { index: U256, model_id: U256 },
-        NoDataCredits { model_id: U256 },
+        VoucherCountMismatch {
+            debits: U256,
+            vouchers: U256,
+        },
+        DebitsNotSorted {
+            index: U256,
+        },
+        CreditsNotSorted {
+            index: U256,
+        },
+        NotEnoughGasForWalletCheck {
+            index: U256,
+        },
+        UnknownDatanet {
+            index: U256,
+            datanet_id: U256,
+        },
+        DatanetNotInLineage {
+            index: U256,
+            model_id: U256,
+            datanet_id: U256,
+        },
+        ContributionNotAccepted {
+            index: U256,
+            contribution_id: U256,
+        },
+        ContributionNotInDatanet {
+            index: U256,
+            contribution_id: U256,
+            datanet_id: U256,
+        },
+        CreditWithoutDebit {
+            index: U256,
+            model_id: U256,
+        },
+        NoDataCredits {
+            model_id: U256,
+        },
     }
 
     impl From<Refusal> for Error {
@@ -407,20 +470,39 @@ mod settlement {
         ) -> Result<Self, Error> {
             let governance = Governance::new(governance)?;
             let zero = Address::zero();
-            if token == zero || treasury == zero || datanets == zero || models == zero || operators == zero {
+            if token == zero
+                || treasury == zero
+                || datanets == zero
+                || models == zero
+                || operators == zero
+            {
                 return Err(Error::ZeroAddress);
             }
             let this = Self::env().address();
-            if call::call::<_, Address>(datanets, ExecutionInput::new(Selector::new(TOKEN))) != token {
-                return Err(Error::NotWired { contract_address: datanets });
-            }
-            if call::call::<_, Address>(models, ExecutionInput::new(Selector::new(DATANETS))) != datanets {
-                return Err(Error::NotWired { contract_address: models });
-            }
-            if call::call::<_, Address>(operators, ExecutionInput::new(Selector::new(TOKEN))) != token
-                || call::call::<_, Address>(operators, ExecutionInput::new(Selector::new(SETTLEMENT))) != this
+            if call::call::<_, Address>(datanets, ExecutionInput::new(Selector::new(TOKEN)))
+                != token
             {
-                return Err(Error::NotWired { contract_address: operators });
+                return Err(Error::NotWired {
+                    contract_address: datanets,
+                });
+            }
+            if call::call::<_, Address>(models, ExecutionInput::new(Selector::new(DATANETS)))
+                != datanets
+            {
+                return Err(Error::NotWired {
+                    contract_address: models,
+                });
+            }
+            if call::call::<_, Address>(operators, ExecutionInput::new(Selector::new(TOKEN)))
+                != token
+                || call::call::<_, Address>(
+                    operators,
+                    ExecutionInput::new(Selector::new(SETTLEMENT)),
+                ) != this
+            {
+                return Err(Error::NotWired {
+                    contract_address: operators,
+                });
             }
             if withdrawal_delay > MAX_WITHDRAWAL_DELAY {
                 return Err(Error::DelayTooLong {
@@ -435,7 +517,13 @@ mod settlement {
             });
             check_policy(&policy)?;
             let mut epochs = Mapping::new();
-            epochs.insert(1, &Epoch { policy, effective_at: now });
+            epochs.insert(
+                1,
+                &Epoch {
+                    policy,
+                    effective_at: now,
+                },
+            );
             Self::env().emit_event(SplitPolicyChanged {
                 epoch: 1,
                 protocol_bps: policy.protocol_bps,
@@ -499,7 +587,13 @@ mod settlement {
                 self.latest_epoch = epoch;
             }
             let effective_at = math::add64(now, self.withdrawal_delay());
-            self.epochs.insert(epoch, &Epoch { policy, effective_at });
+            self.epochs.insert(
+                epoch,
+                &Epoch {
+                    policy,
+                    effective_at,
+                },
+            );
             self.env().emit_event(SplitPolicyChanged {
                 epoch,
                 protocol_bps: policy.protocol_bps,
@@ -522,8 +616,13 @@ mod settlement {
             }
             let now = self.now();
             let current = self.withdrawal_delay();
-            let effective_at = self.withdrawal_delay.schedule(U256::from(delay), now, current);
-            self.env().emit_event(WithdrawalDelayChanged { delay, effective_at });
+            let effective_at = self
+                .withdrawal_delay
+                .schedule(U256::from(delay), now, current);
+            self.env().emit_event(WithdrawalDelayChanged {
+                delay,
+                effective_at,
+            });
             Ok(())
         }
 
@@ -589,7 +688,9 @@ mod settlement {
             }
             let now = self.now();
             if now < e.ready_at {
-                return Err(Error::WithdrawalNotReady { ready_at: e.ready_at });
+                return Err(Error::WithdrawalNotReady {
+                    ready_at: e.ready_at,
+                });
             }
             if now >= e.expires_at {
                 return Err(Error::WithdrawalExpired {
@@ -627,7 +728,8 @@ mod settlement {
                     requested: min_nonce,
                 });
             }
-            let effective_at = r.schedule(U256::from(min_nonce), self.now(), self.withdrawal_delay());
+            let effective_at =
+                r.schedule(U256::from(min_nonce), self.now(), self.withdrawal_delay());
             self.revocations.insert(user, &r);
             self.env().emit_event(VouchersRevoked {
                 user,
@@ -672,7 +774,10 @@ mod settlement {
                 return Ok(taken);
             }
             self.add_claimable(self.treasury, taken);
-            self.env().emit_event(RewardsSlashed { operator, amount: taken });
+            self.env().emit_event(RewardsSlashed {
+                operator,
+                amount: taken,
+            });
             Ok(taken)
         }
 
@@ -696,7 +801,10 @@ mod settlement {
                     deadline: batch.deadline,
                 });
             }
-            let expected = self.last_sequence(operator).checked_add(1).unwrap_or_else(|| math::panic(0x11));
+            let expected = self
+                .last_sequence(operator)
+                .checked_add(1)
+                .unwrap_or_else(|| math::panic(0x11));
             if batch.sequence != expected {
                 return Err(Error::BadSequence {
                     operator,
@@ -704,11 +812,16 @@ mod settlement {
                     got: batch.sequence,
                 });
             }
-            if !call::call::<_, bool>(self.operators, ExecutionInput::new(Selector::new(IS_ACTIVE)).push_arg(operator)) {
+            if !call::call::<_, bool>(
+                self.operators,
+                ExecutionInput::new(Selector::new(IS_ACTIVE)).push_arg(operator),
+            ) {
                 return Err(Error::OperatorNotActive { operator });
             }
-            let signer: Address =
-                call::call(self.operators, ExecutionInput::new(Selector::new(SIGNER_OF)).push_arg(operator));
+            let signer: Address = call::call(
+                self.operators,
+                ExecutionInput::new(Selector::new(SIGNER_OF)).push_arg(operator),
+            );
             match ecdsa::try_recover(&self.batch_hash(&batch), &operator_signature.0) {
                 Ok(recovered) if recovered == signer => {}
                 _ => return Err(Error::InvalidOperatorSignature),
@@ -722,7 +835,10 @@ mod settlement {
             let policy = self.live_policy(batch.policy_epoch)?;
             self.last_sequence.insert(operator, &batch.sequence);
 
-            let cooldown: u64 = call::call(self.operators, ExecutionInput::new(Selector::new(UNSTAKE_COOLDOWN)));
+            let cooldown: u64 = call::call(
+                self.operators,
+                ExecutionInput::new(Selector::new(UNSTAKE_COOLDOWN)),
+            );
             let operator_vests_at = vests_at(now, cooldown);
             let mut total = U256::zero();
             let mut collected = 0usize;
@@ -745,7 +861,15 @@ mod settlement {
                     i += 1;
                 }
                 total = math::add(total, model_total);
-                let data_share = self.split_fee(&batch, model_id, terms.developer, model_total, &policy, operator_vests_at, now);
+                let data_share = self.split_fee(
+                    &batch,
+                    model_id,
+                    terms.developer,
+                    model_total,
+                    &policy,
+                    operator_vests_at,
+                    now,
+                );
                 next_credit = self.credit_data(&batch, next_credit, model_id, data_share)?;
             }
             if next_credit != batch.credits.len() {
@@ -861,7 +985,10 @@ mod settlement {
         /// The policy of `currentEpoch()`.
         #[ink(message, name = "splitPolicy")]
         pub fn split_policy(&self) -> SplitPolicy {
-            self.epochs.get(self.current_epoch()).unwrap_or_default().policy
+            self.epochs
+                .get(self.current_epoch())
+                .unwrap_or_default()
+                .policy
         }
 
         /// The delay in effect now.
@@ -898,7 +1025,11 @@ mod settlement {
             let r = self.revocations.get(user).unwrap_or_default();
             let now = self.now();
             let effective_at = r.pending_at(now);
-            let pending = if effective_at == 0 { 0 } else { r.latest().low_u64() };
+            let pending = if effective_at == 0 {
+                0
+            } else {
+                r.latest().low_u64()
+            };
             (r.get(now).low_u64(), pending, effective_at)
         }
 
@@ -938,7 +1069,9 @@ mod settlement {
 
         #[ink(message)]
         pub fn spent(&self, user: Address, operator: Address, model_id: U256) -> U256 {
-            self.spent.get((user, operator, model_id)).unwrap_or_default()
+            self.spent
+                .get((user, operator, model_id))
+                .unwrap_or_default()
         }
 
         #[ink(message, name = "lastSequence")]
@@ -1002,7 +1135,14 @@ mod settlement {
             let debits: Vec<Word> = b
                 .debits
                 .iter()
-                .map(|d| abi::hash_words(&[DEBIT_TYPEHASH, abi::address(d.user), abi::uint(d.model_id), abi::uint(d.amount)]))
+                .map(|d| {
+                    abi::hash_words(&[
+                        DEBIT_TYPEHASH,
+                        abi::address(d.user),
+                        abi::uint(d.model_id),
+                        abi::uint(d.amount),
+                    ])
+                })
                 .collect();
             let credits: Vec<Word> = b
                 .credits
@@ -1061,7 +1201,9 @@ mod settlement {
             if paid.is_zero() {
                 return Err(Error::NothingToClaim);
             }
-            self.claimable.remove(account);
+            // Not `remove`: ink! 6.0.0-beta.1 clears storage through a precompile that
+            // pallet-revive 0.10 lacks, so a removal is silently lost.
+            self.claimable.insert(account, &U256::zero());
             self.total_claimable -= paid;
             self.env().emit_event(Claimed {
                 account,
@@ -1089,7 +1231,10 @@ mod settlement {
         }
 
         fn model_terms(&self, operator: Address, model_id: U256, now: u64) -> ModelTerms {
-            let m: Model = call::call(self.models, ExecutionInput::new(Selector::new(GET_MODEL)).push_arg(model_id));
+            let m: Model = call::call(
+                self.models,
+                ExecutionInput::new(Selector::new(GET_MODEL)).push_arg(model_id),
+            );
             let developer = m.developer;
             if !m.active && now > math::add64(m.deactivated_at, self.withdrawal_delay()) {
                 return ModelTerms {
@@ -1099,17 +1244,29 @@ mod settlement {
             }
             let serves: bool = call::call(
                 self.operators,
-                ExecutionInput::new(Selector::new(SERVES)).push_arg(operator).push_arg(model_id),
+                ExecutionInput::new(Selector::new(SERVES))
+                    .push_arg(operator)
+                    .push_arg(model_id),
             );
             ModelTerms {
                 developer,
-                fault: if serves { None } else { Some(SkipReason::ModelNotServed) },
+                fault: if serves {
+                    None
+                } else {
+                    Some(SkipReason::ModelNotServed)
+                },
             }
         }
 
         /// Collects the debit at `i` if its voucher and escrow allow it; else skips it.
         /// Returns the amount collected.
-        fn collect(&mut self, batch: &Batch, i: usize, signed: &SignedVoucher, now: u64) -> Result<U256, Error> {
+        fn collect(
+            &mut self,
+            batch: &Batch,
+            i: usize,
+            signed: &SignedVoucher,
+            now: u64,
+        ) -> Result<U256, Error> {
             let d = &batch.debits[i];
             let v = &signed.voucher;
             let operator = batch.operator;
@@ -1164,7 +1321,13 @@ mod settlement {
 
         /// An ECDSA signature by `account`'s key, else the answer of its ERC-1271
         /// `isValidSignature` within the stipend.
-        fn valid_signature(&self, index: usize, account: Address, digest: &Word, signature: &[u8]) -> Result<bool, Error> {
+        fn valid_signature(
+            &self,
+            index: usize,
+            account: Address,
+            digest: &Word,
+            signature: &[u8],
+        ) -> Result<bool, Error> {
             if let Ok(recovered) = ecdsa::try_recover(digest, signature) {
                 if recovered == account {
                     return Ok(true);
@@ -1191,8 +1354,13 @@ mod settlement {
                 .returns::<RawReturn>()
                 .try_invoke();
             Ok(match result {
-                Ok(Ok(RawReturn { reverted: false, data })) => {
-                    data.len() >= 32 && data[..4] == IS_VALID_SIGNATURE && data[4..32].iter().all(|b| *b == 0)
+                Ok(Ok(RawReturn {
+                    reverted: false,
+                    data,
+                })) => {
+                    data.len() >= 32
+                        && data[..4] == IS_VALID_SIGNATURE
+                        && data[4..32].iter().all(|b| *b == 0)
                 }
                 _ => false,
             })
@@ -1220,16 +1388,43 @@ mod settlement {
             let data_share = share(policy.data_bps);
             let protocol_share = model_total - operator_share - developer_share - data_share;
             let seq = batch.sequence;
-            self.credit(self.treasury, model_id, seq, RewardKind::Protocol, U256::zero(), protocol_share);
-            self.credit_operator(batch.operator, model_id, seq, operator_share, operator_vests_at, now);
-            self.credit(developer, model_id, seq, RewardKind::Developer, U256::zero(), developer_share);
+            self.credit(
+                self.treasury,
+                model_id,
+                seq,
+                RewardKind::Protocol,
+                U256::zero(),
+                protocol_share,
+            );
+            self.credit_operator(
+                batch.operator,
+                model_id,
+                seq,
+                operator_share,
+                operator_vests_at,
+                now,
+            );
+            self.credit(
+                developer,
+                model_id,
+                seq,
+                RewardKind::Developer,
+                U256::zero(),
+                developer_share,
+            );
             data_share
         }
 
         /// Checks the data credits of `model_id` starting at `next` and pays `data_share` by
         /// their weights, the dust to the treasury. Returns the index of the first credit of the
         /// next model.
-        fn credit_data(&mut self, batch: &Batch, next: usize, model_id: U256, data_share: U256) -> Result<usize, Error> {
+        fn credit_data(
+            &mut self,
+            batch: &Batch,
+            next: usize,
+            model_id: U256,
+            data_share: U256,
+        ) -> Result<usize, Error> {
             let credits = &batch.credits;
             if next < credits.len() && credits[next].model_id < model_id {
                 return Err(Error::CreditWithoutDebit {
@@ -1257,7 +1452,9 @@ mod settlement {
                 if c.datanet_id != checked_datanet {
                     let uses: bool = call::call(
                         self.models,
-                        ExecutionInput::new(Selector::new(USES_DATANET)).push_arg(model_id).push_arg(c.datanet_id),
+                        ExecutionInput::new(Selector::new(USES_DATANET))
+                            .push_arg(model_id)
+                            .push_arg(c.datanet_id),
                     );
                     if !uses {
                         return Err(Error::DatanetNotInLineage {
@@ -1283,12 +1480,33 @@ mod settlement {
                 let amount = math::mul_div(data_share, c.weight, total_weight);
                 paid += amount;
                 if c.contribution_id.is_zero() {
-                    self.credit(payee, model_id, batch.sequence, RewardKind::Datanet, c.datanet_id, amount);
+                    self.credit(
+                        payee,
+                        model_id,
+                        batch.sequence,
+                        RewardKind::Datanet,
+                        c.datanet_id,
+                        amount,
+                    );
                 } else {
-                    self.credit(payee, model_id, batch.sequence, RewardKind::Contribution, c.contribution_id, amount);
+                    self.credit(
+                        payee,
+                        model_id,
+                        batch.sequence,
+                        RewardKind::Contribution,
+                        c.contribution_id,
+                        amount,
+                    );
                 }
             }
-            self.credit(self.treasury, model_id, batch.sequence, RewardKind::Protocol, U256::zero(), data_share - paid);
+            self.credit(
+                self.treasury,
+                model_id,
+                batch.sequence,
+                RewardKind::Protocol,
+                U256::zero(),
+                data_share - paid,
+            );
             Ok(end)
         }
 
@@ -1326,7 +1544,15 @@ mod settlement {
             self.claimable.insert(account, &math::add(balance, amount));
         }
 
-        fn credit(&mut self, account: Address, model_id: U256, sequence: u64, kind: RewardKind, source_id: U256, amount: U256) {
+        fn credit(
+            &mut self,
+            account: Address,
+            model_id: U256,
+            sequence: u64,
+            kind: RewardKind,
+            source_id: U256,
+            amount: U256,
+        ) {
             if amount.is_zero() {
                 return;
             }
@@ -1342,12 +1568,27 @@ mod settlement {
             });
         }
 
-        fn credit_operator(&mut self, operator: Address, model_id: U256, sequence: u64, amount: U256, vests_at: u64, now: u64) {
+        fn credit_operator(
+            &mut self,
+            operator: Address,
+            model_id: U256,
+            sequence: u64,
+            amount: U256,
+            vests_at: u64,
+            now: u64,
+        ) {
             if amount.is_zero() {
                 return;
             }
             if vests_at <= now {
-                self.credit(operator, model_id, sequence, RewardKind::Operator, U256::zero(), amount);
+                self.credit(
+                    operator,
+                    model_id,
+                    sequence,
+                    RewardKind::Operator,
+                    U256::zero(),
+                    amount,
+                );
                 return;
             }
             let mut v = self.vesting.get(operator).unwrap_or_default();
@@ -1397,7 +1638,10 @@ mod settlement {
     }
 
     fn check_policy(p: &SplitPolicy) -> Result<(), Error> {
-        let sum = p.protocol_bps as u32 + p.operator_bps as u32 + p.developer_bps as u32 + p.data_bps as u32;
+        let sum = p.protocol_bps as u32
+            + p.operator_bps as u32
+            + p.developer_bps as u32
+            + p.data_bps as u32;
         if sum != BPS as u32 || p.protocol_bps > MAX_PROTOCOL_BPS {
             return Err(Error::InvalidSplitPolicy);
         }
@@ -1419,7 +1663,8 @@ mod settlement {
     }
 
     fn credits_ordered(a: &DataCredit, b: &DataCredit) -> bool {
-        (a.model_id, a.datanet_id, a.contribution_id) < (b.model_id, b.datanet_id, b.contribution_id)
+        (a.model_id, a.datanet_id, a.contribution_id)
+            < (b.model_id, b.datanet_id, b.contribution_id)
     }
 
     /// End of the period after the current one, for periods of length `cooldown`.

@@ -15,21 +15,13 @@
 use std::{future::Future, time::Instant};
 
 use openledger_contract_tests::{
-    backend::Chain, evm::AnvilChain, fixtures::world, invariants, revm::RevmChain,
+    backend::Chain,
+    evm::AnvilChain,
+    fixtures::world,
+    invariants::{self, DEFAULT_SEED, env_or},
+    revm::RevmChain,
 };
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-
-/// The seed used unless `OPENLEDGER_TEST_SEED` says otherwise (the invariant test's).
-const DEFAULT_SEED: u64 = 20_261_201;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(s) => s
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={s:?} is not a valid number")),
-        Err(_) => default,
-    }
-}
 
 /// Runs `sequences` random sequences of exactly `calls` operations on the chain `start` brings
 /// up, and prints the throughput.

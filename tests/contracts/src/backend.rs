@@ -36,6 +36,10 @@ pub trait Chain {
     fn accounts(&self) -> &[PrivateKeySigner];
     /// Deploys and wires a fresh suite from account 0.
     async fn deploy_suite(&self, config: &DeployConfig) -> Result<Deployment, BackendError>;
+    /// The creation code of the contract `name` in this backend's implementation (a suite
+    /// contract such as `Settlement`, or a test contract: `TestWallet`, `ReentrantToken`), to
+    /// which a scenario appends ABI-encoded constructor arguments; `None` if it has none.
+    fn code(&self, name: &str) -> Option<Bytes>;
     /// Deploys one contract from raw init code (bytecode + constructor arguments).
     async fn deploy_contract(
         &self,
@@ -86,6 +90,9 @@ impl<T: Chain> Chain for &T {
     }
     async fn deploy_suite(&self, config: &DeployConfig) -> Result<Deployment, BackendError> {
         (**self).deploy_suite(config).await
+    }
+    fn code(&self, name: &str) -> Option<Bytes> {
+        (**self).code(name)
     }
     async fn deploy_contract(
         &self,
@@ -148,6 +155,8 @@ pub trait DynChain {
         &'a self,
         config: &'a DeployConfig,
     ) -> BoxFuture<'a, Result<Deployment, BackendError>>;
+    /// [`Chain::code`].
+    fn code(&self, name: &str) -> Option<Bytes>;
     /// [`Chain::deploy_contract`].
     fn deploy_contract(
         &self,
@@ -199,6 +208,9 @@ impl<T: Chain> DynChain for T {
         config: &'a DeployConfig,
     ) -> BoxFuture<'a, Result<Deployment, BackendError>> {
         Box::pin(Chain::deploy_suite(self, config))
+    }
+    fn code(&self, name: &str) -> Option<Bytes> {
+        Chain::code(self, name)
     }
     fn deploy_contract(
         &self,
@@ -265,6 +277,9 @@ impl Chain for BoxChain {
     }
     async fn deploy_suite(&self, config: &DeployConfig) -> Result<Deployment, BackendError> {
         self.0.deploy_suite(config).await
+    }
+    fn code(&self, name: &str) -> Option<Bytes> {
+        self.0.code(name)
     }
     async fn deploy_contract(
         &self,

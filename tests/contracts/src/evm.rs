@@ -22,6 +22,25 @@ use crate::backend::{BackendError, Chain, Outcome};
 /// Chain id the EVM backend's anvil runs with.
 pub const CHAIN_ID: u64 = 31337;
 
+/// The Solidity implementation's creation bytecode of contract `name` (`contracts/evm/out`):
+/// what both EVM backends deploy.
+pub fn code(name: &str) -> Option<Bytes> {
+    use openledger_primitives::bindings::{
+        DatanetRegistry, ModelRegistry, OpenToken, OperatorRegistry, ReentrantToken, Settlement,
+        TestWallet,
+    };
+    Some(match name {
+        "OpenToken" => OpenToken::BYTECODE.clone(),
+        "DatanetRegistry" => DatanetRegistry::BYTECODE.clone(),
+        "ModelRegistry" => ModelRegistry::BYTECODE.clone(),
+        "OperatorRegistry" => OperatorRegistry::BYTECODE.clone(),
+        "Settlement" => Settlement::BYTECODE.clone(),
+        "TestWallet" => TestWallet::BYTECODE.clone(),
+        "ReentrantToken" => ReentrantToken::BYTECODE.clone(),
+        _ => return None,
+    })
+}
+
 /// A private anvil node and a provider that can sign for all its accounts.
 pub struct AnvilChain {
     provider: DynProvider,
@@ -72,6 +91,10 @@ impl Chain for AnvilChain {
 
     async fn deploy_suite(&self, config: &DeployConfig) -> Result<Deployment, BackendError> {
         Ok(deploy_suite(&self.provider, self.accounts[0].address(), config).await?)
+    }
+
+    fn code(&self, name: &str) -> Option<Bytes> {
+        code(name)
     }
 
     async fn deploy_contract(

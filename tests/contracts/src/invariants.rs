@@ -19,7 +19,10 @@
 //! revocation or vesting taking effect) are read back from events and views rather than
 //! predicted, so the checker holds on any backend, wall-clock driven (anvil) or not.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    future::Future,
+};
 
 use alloy::{
     primitives::{Address, U256, keccak256},
@@ -30,13 +33,16 @@ use openledger_primitives::{
     bindings::{ModelRegistry, OpenToken, OperatorRegistry, Settlement, reward_kind, skip_reason},
     split::{SplitPolicy, pay_by_weight},
 };
-use proptest::prelude::*;
+use proptest::{
+    prelude::*,
+    test_runner::{Config, RngAlgorithm, TestRng, TestRunner},
+};
 
 use crate::{
     backend::{Chain, Outcome},
     fixtures::{
         Attribution, Charge, DATANET, MODEL, accepted_contribution, approve, balance, build_batch,
-        escrow, fund, register_operator,
+        escrow, fund, register_operator, world,
     },
     suite::{Receipt, Suite, describe_revert, open},
 };
@@ -786,4 +792,57 @@ pub async fn assert_escrow_invariant<C: Chain>(s: &Suite<C>) {
         deposits + claimable,
         "escrow invariant: balance != deposits + claimable"
     );
+}
+
+/// The seed used unless `OPENLEDGER_TEST_SEED` says otherwise.
+pub const DEFAULT_SEED: u64 = 20_261_201;
+
+/// The number in env var `name`, or `default` when it is unset; panics on a malformed one.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(s) => s
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={s:?} is not a valid number")),
+        Err(_) => default,
+    }
+}
+
+/// Random operation sequences against the chain that `start` brings up (once, for all of
+/// them), a fresh world per case, checking every invariant after each operation. The seed is
+/// fixed ([`DEFAULT_SEED`]) and printed; `OPENLEDGER_TEST_SEED=<seed>` replays or varies it
+/// and `OPENLEDGER_TEST_CASES=<n>` sets the number of cases (default 16). Panics with the seed
+/// on a violation.
+pub fn hold_under_random_operations<C: Chain, F: Future<Output = C>>(start: impl FnOnce() -> F) {
+    let seed: u64 = env_or("OPENLEDGER_TEST_SEED", DEFAULT_SEED);
+    let cases: u32 = env_or("OPENLEDGER_TEST_CASES", 16);
+    println!("OPENLEDGER_TEST_SEED={seed} (cases: {cases}; set OPENLEDGER_TEST_SEED to vary)");
+    let mut seed_bytes = [0u8; 32];
+    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let config = Config {
+        cases,
+        failure_persistence: None,
+        max_shrink_iters: 64,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new_with_rng(
+        config,
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
+    );
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let chain = runtime.block_on(start());
+    let result = runner.run(&ops(24), |ops| {
+        runtime.block_on(async {
+            let suite = world(&chain).await;
+            check_operations(&suite, &ops).await;
+        });
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("invariant violated (OPENLEDGER_TEST_SEED={seed}): {e}");
+    }
 }

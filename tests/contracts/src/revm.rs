@@ -118,7 +118,7 @@ impl Default for RevmChain {
 }
 
 /// The first `n` accounts of anvil's dev mnemonic.
-fn dev_accounts(n: usize) -> Vec<PrivateKeySigner> {
+pub fn dev_accounts(n: usize) -> Vec<PrivateKeySigner> {
     let parent = MnemonicBuilder::<English>::from_phrase(DEV_MNEMONIC)
         .build_parent_key()
         .expect("the dev mnemonic is valid");
@@ -240,6 +240,10 @@ impl Chain for RevmChain {
             }
         }
         Ok(plan.deployment)
+    }
+
+    fn code(&self, name: &str) -> Option<Bytes> {
+        crate::evm::code(name)
     }
 
     async fn deploy_contract(

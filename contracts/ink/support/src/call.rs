@@ -17,7 +17,10 @@ pub struct RawReturn {
 }
 
 impl DecodeMessageResult<Sol> for RawReturn {
-    fn decode_output(buffer: &[u8], did_revert: bool) -> ink::env::Result<ink::MessageResult<Self>> {
+    fn decode_output(
+        buffer: &[u8],
+        did_revert: bool,
+    ) -> ink::env::Result<ink::MessageResult<Self>> {
         Ok(Ok(RawReturn {
             reverted: did_revert,
             data: buffer.to_vec(),
@@ -53,7 +56,9 @@ pub fn revert_with(data: &[u8]) -> ! {
 
 #[cfg(feature = "std")]
 fn hex(data: &[u8]) -> ink::prelude::string::String {
-    data.iter().map(|b| ink::prelude::format!("{b:02x}")).collect()
+    data.iter()
+        .map(|b| ink::prelude::format!("{b:02x}"))
+        .collect()
 }
 
 /// `selector ‖ words`: the revert data of a Solidity custom error with static arguments.

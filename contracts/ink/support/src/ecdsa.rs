@@ -49,11 +49,14 @@ pub fn try_recover_vrs(digest: &Word, v: u8, r: &Word, s: &Word) -> Result<Addre
     }
 }
 
+/// Where the `ecrecover` precompile lives.
+const ECRECOVER: Address = ink::H160([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+
 /// The `ecrecover` precompile (address 1): `hash ‖ v ‖ r ‖ s` in, the signer as a word out, or
 /// nothing when no key recovers.
 fn ecrecover(digest: &Word, v: u8, r: &Word, s: &Word) -> Option<Address> {
     let result = build_call_sol::<ink::env::DefaultEnvironment>()
-        .call(Address::from_low_u64_be(1))
+        .call(ECRECOVER)
         .exec_input(
             ExecutionInput::no_selector()
                 .push_arg(FixedBytes(*digest))

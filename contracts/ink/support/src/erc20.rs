@@ -80,9 +80,17 @@ pub fn try_permit(
 }
 
 fn check(token: Address, result: ink::env::Result<ink::MessageResult<RawReturn>>) {
-    let failed = || revert_with(&error_data(SAFE_ERC20_FAILED_OPERATION, &[abi::address(token)]));
+    let failed = || {
+        revert_with(&error_data(
+            SAFE_ERC20_FAILED_OPERATION,
+            &[abi::address(token)],
+        ))
+    };
     match result {
-        Ok(Ok(RawReturn { reverted: true, data })) => revert_with(&data),
+        Ok(Ok(RawReturn {
+            reverted: true,
+            data,
+        })) => revert_with(&data),
         Ok(Ok(RawReturn { data, .. })) => {
             let ok = if data.is_empty() {
                 ink::env::is_contract(&token)

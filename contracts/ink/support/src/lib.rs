@@ -6,7 +6,8 @@
 //! - [`call`]: raw-result calls to other contracts, and reverts with given data;
 //! - [`erc20`]: OpenZeppelin `SafeERC20` transfers (a callee's revert is bubbled up as is);
 //! - [`math`]: checked arithmetic that reverts with Solidity's `Panic(0x11)`, and `mulDiv`;
-//! - [`governed`]: the governance role with its two-step transfer;
+//! - `governed` (feature `governance`, so only governed contracts carry its events in their
+//!   ABI): the governance role with its two-step transfer;
 //! - [`scheduled`]: a value whose changes take effect later (the Solidity `Scheduled` library);
 //! - [`types`]: the ABI structs and enums several contracts read.
 //!
@@ -19,6 +20,7 @@ pub mod call;
 pub mod ecdsa;
 pub mod eip712;
 pub mod erc20;
+#[cfg(feature = "governance")]
 pub mod governed;
 pub mod math;
 pub mod scheduled;

@@ -8,8 +8,9 @@ use ink::U256;
 
 use crate::{abi, call};
 
-const DOWNCAST: [u8; 4] =
-    abi::selector(ink::keccak_256!("SafeCastOverflowedUintDowncast(uint8,uint256)"));
+const DOWNCAST: [u8; 4] = abi::selector(ink::keccak_256!(
+    "SafeCastOverflowedUintDowncast(uint8,uint256)"
+));
 
 /// A delayed value; `effective_at` 0 means nothing is pending.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -70,7 +71,10 @@ impl Scheduled {
 
 fn to_u96(value: U256) -> u128 {
     if value.bits() > 96 {
-        call::revert_with(&call::error_data(DOWNCAST, &[abi::small(96), abi::uint(value)]))
+        call::revert_with(&call::error_data(
+            DOWNCAST,
+            &[abi::small(96), abi::uint(value)],
+        ))
     }
     value.low_u128()
 }

@@ -36,8 +36,16 @@ mod reentrant_token {
     #[derive(Debug, PartialEq, Eq)]
     #[allow(clippy::enum_variant_names)]
     pub enum Error {
-        ERC20InsufficientBalance { sender: Address, balance: U256, needed: U256 },
-        ERC20InsufficientAllowance { spender: Address, allowance: U256, needed: U256 },
+        ERC20InsufficientBalance {
+            sender: Address,
+            balance: U256,
+            needed: U256,
+        },
+        ERC20InsufficientAllowance {
+            spender: Address,
+            allowance: U256,
+            needed: U256,
+        },
     }
 
     #[ink(storage)]
@@ -134,7 +142,11 @@ mod reentrant_token {
         pub fn approve(&mut self, spender: Address, value: U256) -> bool {
             let owner = self.env().caller();
             self.allowances.insert((owner, spender), &value);
-            self.env().emit_event(Approval { owner, spender, value });
+            self.env().emit_event(Approval {
+                owner,
+                spender,
+                value,
+            });
             true
         }
 
@@ -145,7 +157,12 @@ mod reentrant_token {
         }
 
         #[ink(message, name = "transferFrom")]
-        pub fn transfer_from(&mut self, from: Address, to: Address, value: U256) -> Result<bool, Error> {
+        pub fn transfer_from(
+            &mut self,
+            from: Address,
+            to: Address,
+            value: U256,
+        ) -> Result<bool, Error> {
             let spender = self.env().caller();
             let allowance = self.allowance(from, spender);
             if allowance < value {
@@ -155,7 +172,8 @@ mod reentrant_token {
                     needed: value,
                 });
             }
-            self.allowances.insert((from, spender), &(allowance - value));
+            self.allowances
+                .insert((from, spender), &(allowance - value));
             self.move_tokens(from, to, value)?;
             Ok(true)
         }

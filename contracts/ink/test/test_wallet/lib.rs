@@ -77,7 +77,11 @@ mod test_wallet {
         }
 
         #[ink(message, name = "isValidSignature")]
-        pub fn is_valid_signature(&self, hash: FixedBytes<32>, signature: DynBytes) -> FixedBytes<4> {
+        pub fn is_valid_signature(
+            &self,
+            hash: FixedBytes<32>,
+            signature: DynBytes,
+        ) -> FixedBytes<4> {
             if self.mode == Mode::BurnGas {
                 let mut burnt: Vec<u8> = Vec::new();
                 loop {
@@ -89,7 +93,9 @@ mod test_wallet {
                 return FixedBytes([0xff; 4]);
             }
             match ecdsa::try_recover(&hash.0, &signature.0) {
-                Ok(signer) if signer == self.owner && self.owner != Address::zero() => FixedBytes(MAGIC),
+                Ok(signer) if signer == self.owner && self.owner != Address::zero() => {
+                    FixedBytes(MAGIC)
+                }
                 _ => FixedBytes([0xff; 4]),
             }
         }

@@ -496,12 +496,13 @@ pub async fn reentrancy_is_blocked<C: Chain>(chain: C) {
     let s = world(chain).await;
     let a = s.actors.clone();
     let init = |code: &Bytes, args: Vec<u8>| Bytes::from([code.to_vec(), args].concat());
+    let code = |name: &str| s.chain.code(name).expect("the backend has the contract");
     let evil = s
         .chain
         .deploy_contract(
             a.carol.address(),
             init(
-                &ReentrantToken::BYTECODE,
+                &code("ReentrantToken"),
                 ReentrantToken::constructorCall {
                     holder: a.carol.address(),
                     supply: open(1_000),
@@ -523,7 +524,7 @@ pub async fn reentrancy_is_blocked<C: Chain>(chain: C) {
     let (gov, treasury) = (a.governance.address(), a.treasury.address());
     for (code, args, at) in [
         (
-            &DatanetRegistry::BYTECODE,
+            &code("DatanetRegistry"),
             DatanetRegistry::constructorCall {
                 token_: evil,
                 governance_: gov,
@@ -533,7 +534,7 @@ pub async fn reentrancy_is_blocked<C: Chain>(chain: C) {
             datanets,
         ),
         (
-            &ModelRegistry::BYTECODE,
+            &code("ModelRegistry"),
             ModelRegistry::constructorCall {
                 datanets_: datanets,
             }
@@ -541,7 +542,7 @@ pub async fn reentrancy_is_blocked<C: Chain>(chain: C) {
             models,
         ),
         (
-            &OperatorRegistry::BYTECODE,
+            &code("OperatorRegistry"),
             OperatorRegistry::constructorCall {
                 token_: evil,
                 governance_: gov,
@@ -554,7 +555,7 @@ pub async fn reentrancy_is_blocked<C: Chain>(chain: C) {
             operators,
         ),
         (
-            &Settlement::BYTECODE,
+            &code("Settlement"),
             Settlement::constructorCall {
                 token_: evil,
                 governance_: gov,

@@ -6,13 +6,11 @@
 //! backend, so none is listed by hand; `cargo test -p openledger-contract-tests --test it
 //! <filter>` runs the matching ones (e.g. `revm::`), as with the standard harness.
 
-mod invariants;
-
 use std::future::Future;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use openledger_contract_tests::{
-    backend::BoxChain, evm::AnvilChain, revm::RevmChain, scenarios, scenarios::Scenario,
+    backend::BoxChain, evm::AnvilChain, invariants, revm::RevmChain, scenarios, scenarios::Scenario,
 };
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -52,14 +50,14 @@ fn main() {
     trials.push(Trial::test(
         "anvil::invariants::invariants_hold_under_random_operations",
         || {
-            invariants::invariants_hold_under_random_operations(AnvilChain::start);
+            invariants::hold_under_random_operations(AnvilChain::start);
             Ok(())
         },
     ));
     trials.push(Trial::test(
         "revm::invariants::invariants_hold_under_random_operations",
         || {
-            invariants::invariants_hold_under_random_operations(|| async { RevmChain::new() });
+            invariants::hold_under_random_operations(|| async { RevmChain::new() });
             Ok(())
         },
     ));
