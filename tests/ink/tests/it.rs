@@ -8,18 +8,10 @@ use openledger_contract_tests::{backend::BoxChain, invariants, scenarios};
 use openledger_ink_tests::InkChain;
 
 /// Scenarios that cannot run on pallet-revive 0.10, and why.
-const NEEDS_EVM: &[(&str, &str)] = &[
-    (
-        "eip7702_delegation_after_signing_still_pays",
-        "pallet-revive has no EIP-7702 delegation",
-    ),
-    (
-        "reentrancy_is_blocked",
-        "pallet-revive refuses re-entry itself, by trapping the contract that tries it: the \
-         armed token's transfer fails and the outer withdraw reverts whole, where the \
-         scenario expects the EVM's guard (inner call reverts, outer one pays once)",
-    ),
-];
+const NEEDS_EVM: &[(&str, &str)] = &[(
+    "eip7702_delegation_after_signing_still_pays",
+    "pallet-revive has no EIP-7702 delegation",
+)];
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

@@ -491,7 +491,9 @@ pub async fn overflowing_charge_is_refused<C: Chain>(chain: C) {
 scenario!(overflowing_charge_is_refused);
 
 /// A token that calls back into settlement while being transferred out cannot re-enter
-/// `withdraw` or `claim`: the guard refuses the inner call and the outer one pays exactly once.
+/// `withdraw` or `claim`: the guard refuses the inner call and the outer one pays exactly once
+/// (EVM), or the runtime refuses it and the outer call reverts whole until the token stops
+/// trying (pallet-revive). Either way the deposit is paid out exactly once.
 pub async fn reentrancy_is_blocked<C: Chain>(chain: C) {
     let s = world(chain).await;
     let a = s.actors.clone();
@@ -651,19 +653,41 @@ pub async fn reentrancy_is_blocked<C: Chain>(chain: C) {
             )
             .await;
         }
-        s.ok(
-            &a.carol,
-            settlement,
-            Settlement::withdrawCall { operator: op },
-        )
-        .await;
-        assert!(s.view(evil, ReentrantToken::reenteredCall {}).await);
-        assert!(!s.view(evil, ReentrantToken::reentrySucceededCall {}).await);
-        let inner = s.view(evil, ReentrantToken::reentryReturnCall {}).await;
-        assert_eq!(
-            &inner[..4],
-            &Settlement::ReentrancyGuardReentrantCall::SELECTOR[..]
-        );
+        let deposits = s.view(settlement, Settlement::totalDepositsCall {}).await;
+        let withdraw = Settlement::withdrawCall { operator: op };
+        match s.send(&a.carol, settlement, withdraw.clone()).await {
+            // The EVM: the guard refuses the inner call, the outer one pays once.
+            Outcome::Success { .. } => {
+                assert!(s.view(evil, ReentrantToken::reenteredCall {}).await);
+                assert!(!s.view(evil, ReentrantToken::reentrySucceededCall {}).await);
+                let inner = s.view(evil, ReentrantToken::reentryReturnCall {}).await;
+                assert_eq!(
+                    &inner[..4],
+                    &Settlement::ReentrancyGuardReentrantCall::SELECTOR[..]
+                );
+            }
+            // pallet-revive refuses re-entry itself by trapping the token that tries it: the
+            // whole withdrawal reverts, nothing moves, and it pays once the token is disarmed.
+            Outcome::Revert(data) => {
+                let failed = Settlement::SafeERC20FailedOperation::abi_decode(&data)
+                    .expect("the token's failure, nothing else");
+                assert_eq!(failed.token, evil);
+                assert_eq!(
+                    s.view(settlement, Settlement::totalDepositsCall {}).await,
+                    deposits
+                );
+                s.ok(
+                    &a.carol,
+                    evil,
+                    ReentrantToken::armCall {
+                        target_: alloy::primitives::Address::ZERO,
+                        payload_: Bytes::new(),
+                    },
+                )
+                .await;
+                s.ok(&a.carol, settlement, withdraw).await;
+            }
+        }
     }
     assert_eq!(
         s.view(
