@@ -20,7 +20,8 @@ pub use error::ApiError;
 
 use self::completion::{Paid, Run};
 use self::openai::{
-    ChatBody, CompletionBody, Kind, Prepared, chat_messages, completion_prompt, parse_json, prepare,
+    Body, ChatFields, CompletionFields, Kind, Prepared, chat_messages, completion_prompt,
+    parse_body, prepare,
 };
 use crate::AppState;
 
@@ -44,8 +45,8 @@ async fn not_found() -> ApiError {
 
 async fn completions(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let r = async {
-        let b: CompletionBody = parse_json(&body)?;
-        let prompt = completion_prompt(b.prompt)?;
+        let b: Body<CompletionFields> = parse_body(&body)?;
+        let prompt = completion_prompt(b.own.prompt)?;
         let p = prepare(&state, b.common, 16)?;
         start(&state, Kind::Completion, prompt, p, &headers, body.clone())
             .await?
@@ -61,8 +62,8 @@ async fn chat_completions(
     body: Bytes,
 ) -> Response {
     let r = async {
-        let b: ChatBody = parse_json(&body)?;
-        let messages = chat_messages(b.messages)?;
+        let b: Body<ChatFields> = parse_body(&body)?;
+        let messages = chat_messages(b.own.messages)?;
         let p = prepare(&state, b.common, state.config.default_max_tokens)?;
         start(
             &state,

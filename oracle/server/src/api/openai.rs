@@ -7,6 +7,7 @@ use axum::body::Bytes;
 use openledger_engine::inference::Error as InferenceError;
 use openledger_engine::{ChatMessage, FinishReason, Prompt, SamplingParams, Usage};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
@@ -18,15 +19,6 @@ use crate::AppState;
 enum OneOrMany {
     One(String),
     Many(Vec<String>),
-}
-
-/// `prompt` may be a string, a one-element list of strings, or a list of token ids.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub(crate) enum PromptField {
-    Text(String),
-    Texts(Vec<String>),
-    Tokens(Vec<u32>),
 }
 
 /// Parameters shared by both endpoints. Unknown fields are ignored, as OpenAI clients send
@@ -52,17 +44,23 @@ struct StreamOptions {
     include_usage: bool,
 }
 
+/// The field of `/v1/completions` that `Common` lacks. `prompt` may be a string, a
+/// one-element list of strings, or a list of token ids; it is read as JSON and checked by
+/// `completion_prompt`, not by an untagged enum (see `parse_body`).
 #[derive(Debug, Deserialize)]
-pub(crate) struct CompletionBody {
-    pub(crate) prompt: PromptField,
-    #[serde(flatten)]
-    pub(crate) common: Common,
+pub(crate) struct CompletionFields {
+    pub(crate) prompt: Value,
 }
 
+/// The field of `/v1/chat/completions` that `Common` lacks.
 #[derive(Debug, Deserialize)]
-pub(crate) struct ChatBody {
+pub(crate) struct ChatFields {
     pub(crate) messages: Vec<ChatMessageIn>,
-    #[serde(flatten)]
+}
+
+/// A request body: the endpoint's own fields and the shared ones.
+pub(crate) struct Body<T> {
+    pub(crate) own: T,
     pub(crate) common: Common,
 }
 
@@ -87,9 +85,19 @@ struct ContentPart {
 }
 
 /// Parses a JSON request body; a malformed one is a 400 that says what is wrong.
-pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::invalid(format!("malformed request body: {e}"), None))
+///
+/// The endpoint's fields and the shared ones are two plain structs read from the same bytes,
+/// not one struct with `#[serde(flatten)]`: serde buffers flattened (and untagged) fields, and a
+/// buffered number no longer reads as a number once any crate in the build turns on
+/// serde_json's `arbitrary_precision` (FRAME's genesis builder does, in the test build), which
+/// refused every request with a `temperature`.
+pub(crate) fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<Body<T>, ApiError> {
+    let malformed =
+        |e: serde_json::Error| ApiError::invalid(format!("malformed request body: {e}"), None);
+    Ok(Body {
+        own: serde_json::from_slice(body).map_err(malformed)?,
+        common: serde_json::from_slice(body).map_err(malformed)?,
+    })
 }
 
 /// Source of response ids and fresh seeds.
@@ -109,15 +117,28 @@ pub(crate) fn now_secs() -> u64 {
 }
 
 /// The prompt of a `/v1/completions` request.
-pub(crate) fn completion_prompt(p: PromptField) -> Result<Prompt, ApiError> {
-    match p {
-        PromptField::Text(t) => Ok(Prompt::Text(t)),
-        PromptField::Tokens(t) => Ok(Prompt::Tokens(t)),
-        PromptField::Texts(mut v) if v.len() == 1 => Ok(Prompt::Text(v.remove(0))),
-        PromptField::Texts(_) => Err(ApiError::invalid(
-            "prompt must be one string (batches of prompts are not supported)",
-            Some("prompt"),
-        )),
+pub(crate) fn completion_prompt(p: Value) -> Result<Prompt, ApiError> {
+    let invalid = |message: &str| Err(ApiError::invalid(message, Some("prompt")));
+    let items = match p {
+        Value::String(t) => return Ok(Prompt::Text(t)),
+        Value::Array(items) => items,
+        _ => {
+            return invalid("prompt must be a string, a list of one string, or a list of token ids");
+        }
+    };
+    if items.iter().all(Value::is_string) {
+        return match <[Value; 1]>::try_from(items) {
+            Ok([Value::String(t)]) => Ok(Prompt::Text(t)),
+            _ => invalid("prompt must be one string (batches of prompts are not supported)"),
+        };
+    }
+    let tokens: Option<Vec<u32>> = items
+        .iter()
+        .map(|t| t.as_u64().and_then(|t| u32::try_from(t).ok()))
+        .collect();
+    match tokens {
+        Some(tokens) => Ok(Prompt::Tokens(tokens)),
+        None => invalid("prompt must be a string, a list of one string, or a list of token ids"),
     }
 }
 

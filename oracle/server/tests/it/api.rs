@@ -1,7 +1,8 @@
 use std::path::Path;
 
 use openledger_adapter::testing::RandomAdapter;
-use openledger_engine::{Device, Llama, WeightFormat};
+use openledger_engine::inference::Tokenizer;
+use openledger_engine::{Device, Llama, Prompt, WeightFormat};
 use openledger_oracle::Server;
 use serde_json::{Value, json};
 
@@ -33,6 +34,34 @@ async fn completion_returns_text_and_usage() {
         body["usage"],
         json!({ "prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9 })
     );
+}
+
+/// `prompt` as token ids (the model's own tokenization of a text) reads as the same prompt as
+/// the text, and a prompt that is neither text nor ids is a 400 naming the field.
+#[tokio::test]
+async fn a_prompt_of_token_ids_is_the_same_prompt() {
+    let addr = shared_server();
+    let complete = |prompt: Value| json!({ "model": "smollm2-135m", "prompt": prompt, "max_tokens": 4, "temperature": 0 });
+    let prompt = "The capital of France is";
+    let tokenizer = Tokenizer::from_gguf(test_config().engine.model_path).unwrap();
+    let tokens = Prompt::Text(prompt.into()).tokens(&tokenizer);
+    let (status, text) = post(addr, "/v1/completions", complete(json!(prompt))).await;
+    assert_eq!(status, 200, "{text}");
+    let (status, ids) = post(addr, "/v1/completions", complete(json!(tokens))).await;
+    assert_eq!(status, 200, "{ids}");
+    assert_eq!(ids["choices"][0]["text"], text["choices"][0]["text"]);
+    assert_eq!(ids["usage"], text["usage"]);
+    for bad in [
+        json!([1, "a"]),
+        json!([-1]),
+        json!([1.5]),
+        json!(7),
+        json!({ "text": "a" }),
+    ] {
+        let (status, err) = post(addr, "/v1/completions", complete(bad.clone())).await;
+        assert_eq!(status, 400, "{bad} -> {err}");
+        assert_eq!(err["error"]["param"], "prompt", "{bad} -> {err}");
+    }
 }
 
 #[tokio::test]
