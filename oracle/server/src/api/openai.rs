@@ -123,7 +123,9 @@ pub(crate) fn completion_prompt(p: Value) -> Result<Prompt, ApiError> {
         Value::String(t) => return Ok(Prompt::Text(t)),
         Value::Array(items) => items,
         _ => {
-            return invalid("prompt must be a string, a list of one string, or a list of token ids");
+            return invalid(
+                "prompt must be a string, a list of one string, or a list of token ids",
+            );
         }
     };
     if items.iter().all(Value::is_string) {
