@@ -101,7 +101,15 @@ impl ChainClient {
         let url = rpc_url.parse().map_err(|e| Error::Config {
             reason: format!("RPC URL {rpc_url:?}: {e}"),
         })?;
+        // The operator's account also sends transactions of its own (stake, serve lists), so
+        // each batch takes its nonce from the node's pending count: alloy's default manager
+        // caches the count at the first transaction and then sends used (or, after a failed
+        // send, skipped) nonces for ever.
         let provider = ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .with_chain_id(deployment.chain_id)
             .wallet(EthereumWallet::from(operator_key))
             .connect_http(url)
             .erased();

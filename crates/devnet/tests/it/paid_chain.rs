@@ -1,7 +1,8 @@
 //! The paid node follows the chain while running: ERC-1271 wallets pay, prices and versions
 //! apply at once, models it cannot serve are refused with the reason, contributions arrive
-//! by `http://` too, a stream cut off pays for what was generated, and a debit the contract
-//! skips is recorded and reported. Real anvil, real contracts, the real model (see `paid`).
+//! by `http://` too, a stream cut off pays for what was generated, a debit the contract skips
+//! is recorded and reported, and the operator's own transactions do not stall its batches.
+//! Real anvil, real contracts, the real model (see `paid`).
 
 use std::time::Duration;
 
@@ -519,6 +520,60 @@ async fn a_debit_the_contract_skips_is_recorded_and_reported() {
         metrics
             .lines()
             .any(|l| l == "openledger_debits_skipped_total 1"),
+        "{metrics}"
+    );
+    devnet.shutdown().await.unwrap();
+}
+
+/// The operator's account sends transactions of its own (here an approval; in life a stake
+/// top-up or a serve-list change) while its node runs: the node's next batch takes the next
+/// nonce from the chain, not from a count it cached at its first batch (alloy's default nonce
+/// manager, which sent batch 2 with a used nonce, refused as "nonce too low").
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_operators_own_transactions_do_not_stall_its_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = paid_devnet(dir.path()).await;
+    let demo = devnet.demo().unwrap().clone();
+    let payments = devnet.payments().unwrap().clone();
+    let d = devnet.deployment().clone();
+    let model = format!("model-{}", demo.model_id);
+    for sequence in 1..=2 {
+        let (status, answer) = post(
+            &devnet,
+            "/v1/chat/completions",
+            Some(&demo.api_key),
+            &chat(&model, "Hello", 4),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        assert!(
+            payments.flush().await.unwrap(),
+            "batch {sequence} is sent at once"
+        );
+        until("the batch settled", || {
+            payments
+                .ledger()
+                .batch(sequence)
+                .is_some_and(|b| b.settled.is_some())
+        })
+        .await;
+        // A provider of its own each time, as another program of the operator's would be
+        // (one kept across the loop would cache its nonce, the very fault under test).
+        let by_operator = demo::wallet(&devnet.rpc_url(), &demo.operator).unwrap();
+        OpenToken::new(d.contracts.token, &by_operator)
+            .approve(d.contracts.settlement, U256::from(sequence))
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+    }
+    let metrics = crate::paid::get_text(&devnet, "/metrics").await;
+    assert!(
+        !metrics
+            .lines()
+            .any(|l| l.starts_with("openledger_batch_post_failures_total") && !l.ends_with(" 0")),
         "{metrics}"
     );
     devnet.shutdown().await.unwrap();
