@@ -92,6 +92,26 @@ pub struct SuitePlan {
     pub deployment: Deployment,
 }
 
+impl SuitePlan {
+    /// Records that creation `i` of the plan landed at `address` in `block`: an error unless it
+    /// is the planned address (another creation from the deployer came between); the first
+    /// creation's block is the deployment's.
+    pub fn record(&mut self, i: usize, address: Address, block: u64) -> Result<()> {
+        let planned = &self.contracts[i];
+        if address != planned.address {
+            return Err(Error::Config(format!(
+                "{} landed at {address}, not at the planned {}: another transaction from {} \
+                 interleaved with the deployment",
+                planned.name, planned.address, self.deployment.deployer
+            )));
+        }
+        if i == 0 {
+            self.deployment.deploy_block = block;
+        }
+        Ok(())
+    }
+}
+
 /// Plans the suite deployed by `deployer` on `chain_id`, whose next nonce is `nonce`.
 pub fn plan_suite(
     config: &DeployConfig,
@@ -228,7 +248,8 @@ pub async fn deploy_suite<P: Provider<Ethereum>>(
             source,
         })?;
     let mut plan = plan_suite(config, deployer, chain_id, nonce)?;
-    for (i, contract) in plan.contracts.iter().enumerate() {
+    for i in 0..plan.contracts.len() {
+        let contract = &plan.contracts[i];
         let (address, block) = deploy(
             provider,
             deployer,
@@ -236,16 +257,7 @@ pub async fn deploy_suite<P: Provider<Ethereum>>(
             contract.init_code.clone(),
         )
         .await?;
-        if address != contract.address {
-            return Err(Error::Config(format!(
-                "{} landed at {address}, not at the planned {}: another transaction from {deployer} \
-                 interleaved with the deployment",
-                contract.name, contract.address
-            )));
-        }
-        if i == 0 {
-            plan.deployment.deploy_block = block;
-        }
+        plan.record(i, address, block)?;
     }
     Ok(plan.deployment)
 }

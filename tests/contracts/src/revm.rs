@@ -224,20 +224,12 @@ impl Chain for RevmChain {
         let mut state = self.state();
         let nonce = state.nonce(deployer);
         let mut plan = plan_suite(config, deployer, CHAIN_ID, nonce)?;
-        for (i, contract) in plan.contracts.iter().enumerate() {
+        for i in 0..plan.contracts.len() {
+            let contract = &plan.contracts[i];
             let (address, block) = state
                 .create(deployer, contract.init_code.clone())
                 .map_err(|e| format!("{}: {e}", contract.name))?;
-            if address != contract.address {
-                return Err(format!(
-                    "{} landed at {address}, not at the planned {}",
-                    contract.name, contract.address
-                )
-                .into());
-            }
-            if i == 0 {
-                plan.deployment.deploy_block = block;
-            }
+            plan.record(i, address, block)?;
         }
         Ok(plan.deployment)
     }

@@ -215,23 +215,15 @@ impl Chain for InkChain {
         let deployer = self.accounts[0].address();
         let nonce = self.with(|| System::account_nonce(account_of(deployer))) as u64;
         let mut plan = plan_suite(config, deployer, CHAIN_ID, nonce)?;
-        for (i, contract) in plan.contracts.iter().enumerate() {
+        for i in 0..plan.contracts.len() {
+            let contract = &plan.contracts[i];
             let artifact = artifacts::by_name(contract.name)
                 .ok_or_else(|| format!("no ink! artifact for {}", contract.name))?;
             let args = contract.init_code[artifact.evm_bytecode_len..].to_vec();
             let (address, block) = self
                 .instantiate(deployer, artifact.code.to_vec(), args)
                 .map_err(|e| format!("{}: {e}", contract.name))?;
-            if address != contract.address {
-                return Err(format!(
-                    "{} landed at {address}, not at the planned {}",
-                    contract.name, contract.address
-                )
-                .into());
-            }
-            if i == 0 {
-                plan.deployment.deploy_block = block;
-            }
+            plan.record(i, address, block)?;
         }
         Ok(plan.deployment)
     }
