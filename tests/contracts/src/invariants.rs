@@ -816,33 +816,76 @@ pub fn hold_under_random_operations<C: Chain, F: Future<Output = C>>(start: impl
     let seed: u64 = env_or("OPENLEDGER_TEST_SEED", DEFAULT_SEED);
     let cases: u32 = env_or("OPENLEDGER_TEST_CASES", 16);
     println!("OPENLEDGER_TEST_SEED={seed} (cases: {cases}; set OPENLEDGER_TEST_SEED to vary)");
-    let mut seed_bytes = [0u8; 32];
-    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let config = Config {
         cases,
         failure_persistence: None,
         max_shrink_iters: 64,
         ..Config::default()
     };
+    if let Err(e) = run_sequences(start, ops(24), config, seed) {
+        panic!("invariant violated (OPENLEDGER_TEST_SEED={seed}): {e}");
+    }
+}
+
+/// Runs `sequences` random sequences of exactly `calls` operations each on the chain `start`
+/// brings up, and prints the throughput; the wall time includes starting the chain and building
+/// each sequence's world. No shrinking: a violation panics with the seed. The measured run of
+/// the benchmarks (`benches/invariant_volume.rs` here, and `tests/ink`'s).
+pub fn volume<C: Chain, F: Future<Output = C>>(
+    backend: &str,
+    start: impl FnOnce() -> F,
+    sequences: u32,
+    calls: usize,
+    seed: u64,
+) {
+    let config = Config {
+        cases: sequences,
+        failure_persistence: None,
+        max_shrink_iters: 0,
+        ..Config::default()
+    };
+    let started = std::time::Instant::now();
+    let result = run_sequences(start, proptest::collection::vec(op(), calls), config, seed);
+    let wall = started.elapsed().as_secs_f64();
+    if let Err(e) = result {
+        panic!("invariant violated on {backend} (OPENLEDGER_TEST_SEED={seed}): {e}");
+    }
+    let total = u64::from(sequences) * calls as u64;
+    println!(
+        "backend={backend} sequences={sequences} calls_per_sequence={calls} total_calls={total} \
+         wall_s={wall:.2} calls_per_s={:.1} OPENLEDGER_TEST_SEED={seed}",
+        total as f64 / wall
+    );
+}
+
+/// Runs the operation sequences `strategy` draws from `seed` (as many as `config` says) on the
+/// chain `start` brings up once, each on a fresh world, checking every invariant after each
+/// operation.
+fn run_sequences<C: Chain, F: Future<Output = C>>(
+    start: impl FnOnce() -> F,
+    strategy: impl Strategy<Value = Vec<Op>>,
+    config: Config,
+    seed: u64,
+) -> Result<(), String> {
+    let mut seed_bytes = [0u8; 32];
+    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let mut runner = TestRunner::new_with_rng(
         config,
         TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
     );
-
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap();
+        .expect("tokio runtime");
     let chain = runtime.block_on(start());
-    let result = runner.run(&ops(24), |ops| {
-        runtime.block_on(async {
-            let suite = world(&chain).await;
-            check_operations(&suite, &ops).await;
-        });
-        Ok(())
-    });
-    if let Err(e) = result {
-        panic!("invariant violated (OPENLEDGER_TEST_SEED={seed}): {e}");
-    }
+    runner
+        .run(&strategy, |ops| {
+            runtime.block_on(async {
+                let suite = world(&chain).await;
+                check_operations(&suite, &ops).await;
+            });
+            Ok(())
+        })
+        .map_err(|e| e.to_string())
 }
